@@ -73,6 +73,7 @@ ktap_comment()
 	local arg line
 
 	for arg in "$@"; do
+		[ -n "$arg" ] || continue
 		while IFS= read -r line; do
 			echo "# $line"
 		done <<<"$arg"
