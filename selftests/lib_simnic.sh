@@ -1,0 +1,449 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Helpers for the hardware-offload tests (hw_*.sh), which run the flowtable
+# against kno_simnic, the simulated NIC in selftests/modules/ (see
+# Documentation/simnic.rst). Source it after lib.sh:
+#
+#	. "$(dirname "$0")/lib.sh"
+#	. "$(dirname "$0")/lib_simnic.sh"
+#
+#   module      sim_require (load the module or SKIP), sim_unload,
+#               sim_knobs_reset, sim_knob NAME VALUE, sim_fail CMD SPEC
+#   state       sim_port_get PORT KEY, sim_summary_get KEY, sim_rules,
+#               sim_flow_rules PORT, sim_rules_on DEV, sim_rule_get PORT DIR KEY
+#   topology    sim_topo [VID_C [VID_S]]: client <-simpair-> router <-simpair->
+#               server with optional VLANs on either side, sim_ruleset
+#   transfers   sim_tcp_start/sim_tcp_go/sim_tcp_wait/sim_tcp_finish (two
+#               phases on one connection), sim_udp_phase
+#   proof       sim_snap NAME, sim_hw_proof (the stack saw zero packets of
+#               the flow while the bulk of it went through the hardware)
+#
+# KNO_SIM_BREAK exists only to show that the tests can fail; never set it
+# otherwise. "nohw": the simulated table has capacity 0 (everything stays
+# in software); "stats": STATS reports nothing (stats_frozen); "flush": the
+# sim flushes rules on unbind.
+
+: "${KNO_SIM_BREAK:=}"
+
+SIM_DBG=/sys/kernel/debug/kno_simnic
+SIM_KO=$KNO_TOP/build/$KNO_KVER/selftests/kno_simnic.ko
+SIM_TABLE=kno_hw
+SIM_CNT_TABLE=kno_cnt
+SIM_LOADED_HERE=0
+
+# sim_require: load kno_simnic (exit as SKIP when it was not built), reset
+# its knobs, and make sure no ports of an earlier test are left.
+sim_require()
+{
+	if [ ! -d /sys/module/kno_simnic ]; then
+		if [ ! -r "$SIM_KO" ]; then
+			echo "TAP version 13"
+			echo "1..0 # SKIP $SIM_KO not built (make selftest-modules KVER=$KNO_KVER)"
+			exit "$KSFT_SKIP"
+		fi
+		insmod "$SIM_KO" || { echo "insmod $SIM_KO failed"; exit "$KSFT_FAIL"; }
+		SIM_LOADED_HERE=1
+	fi
+	[ -d "$SIM_DBG" ] || mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+	sim_knobs_reset
+	trap 'cleanup; sim_unload' EXIT
+	trap 'cleanup; sim_unload; exit 1' INT TERM
+}
+
+# sim_unload: remove the module (its exit path deletes any port left and
+# WARNs on leaked rules, which fails the VM run).
+sim_unload()
+{
+	[ -d /sys/module/kno_simnic ] || return 0
+	sim_knobs_reset 2>/dev/null
+	rmmod kno_simnic 2>/dev/null || sleep 1
+	[ -d /sys/module/kno_simnic ] && rmmod kno_simnic
+}
+
+# sim_knob NAME VALUE
+sim_knob()
+{
+	echo "$2" >"$SIM_DBG/$1"
+}
+
+# sim_fail CMD "N [ERRNO [PERCENT]]": CMD is replace, destroy, stats or bind.
+sim_fail()
+{
+	echo "$2" >"$SIM_DBG/fail_$1"
+}
+
+sim_knobs_reset()
+{
+	local c
+
+	sim_knob capacity 64
+	sim_knob acl_capacity 64
+	sim_knob delay_ms 0
+	sim_knob flush_on_unbind 0
+	sim_knob ipv6_nat 1
+	sim_knob stats_frozen 0
+	for c in replace destroy stats bind; do
+		sim_fail "$c" "0 5 0"
+	done
+	case "$KNO_SIM_BREAK" in
+	nohw) sim_knob capacity 0 ;;
+	stats) sim_knob stats_frozen 1 ;;
+	flush) sim_knob flush_on_unbind 1 ;;
+	esac
+}
+
+# sim_port_get PORT KEY: a field of the port's line in "ports".
+sim_port_get()
+{
+	sed -n "s/^port=$1 .* $2=\([^ ]*\).*/\1/p" "$SIM_DBG/ports" | head -n 1
+}
+
+# sim_ports_sum KEY PORT...: sum of a field over ports.
+sim_ports_sum()
+{
+	local key=$1 p v sum=0
+
+	shift
+	for p in "$@"; do
+		v=$(sim_port_get "$p" "$key")
+		sum=$((sum + ${v:-0}))
+	done
+	echo "$sum"
+}
+
+sim_summary_get()
+{
+	sed -n "s/.*\<$1=\([^ ]*\).*/\1/p" "$SIM_DBG/summary"
+}
+
+sim_rules()
+{
+	cat "$SIM_DBG/rules"
+}
+
+# sim_flow_rules PORT: rules whose source or destination port is PORT.
+sim_flow_rules()
+{
+	grep -E " (sport|dport)=$1 " "$SIM_DBG/rules"
+}
+
+sim_flow_nrules()
+{
+	sim_flow_rules "$1" | grep -c .
+}
+
+# sim_rules_on DEV: number of rules installed on port DEV.
+sim_rules_on()
+{
+	grep -c "^port=$1 " "$SIM_DBG/rules"
+}
+
+# sim_rule_get DEV PORT KEY: KEY of the rule on DEV (the ingress port)
+# that matches L4 port PORT.
+sim_rule_get()
+{
+	grep "^port=$1 " "$SIM_DBG/rules" | grep -E " (sport|dport)=$2 " |
+		sed -n "s/.* $3=\([^ ]*\).*/\1/p" | head -n 1
+}
+
+# ------------------------------------------------------------- topology ---
+
+RDEV_C=r0
+RDEV_S=r1
+
+# sim_in_ns NS CMD...: run CMD in the network namespace NS only ("ip netns
+# exec" would also remount /sys and hide debugfs).
+sim_in_ns()
+{
+	local ns=$1
+
+	shift
+	nsenter --net="/run/netns/$ns" "$@"
+}
+
+# sim_pair NS NAME_A NAME_B: create a pair inside NS (both ends there).
+sim_pair()
+{
+	sim_in_ns "$1" sh -c "echo '$2 $3' > $SIM_DBG/new_pair"
+}
+
+# _sim_l3dev NS DEV VID: DEV itself, or DEV.VID created on top of it.
+_sim_l3dev()
+{
+	local ns=$1 dev=$2 vid=$3
+
+	if [ "$vid" = 0 ]; then
+		echo "$dev"
+		return 0
+	fi
+	ip -n "$ns" link add link "$dev" name "$dev.$vid" type vlan id "$vid" || return 1
+	ip -n "$ns" link set "$dev.$vid" up
+	echo "$dev.$vid"
+}
+
+# sim_topo [VID_C [VID_S]]
+#   NS_C c0 <-simpair-> r0 NS_R r1 <-simpair-> s0 NS_S
+# Addresses as in lib.sh's topo_router; with VID_C/VID_S != 0 the client
+# (server) side runs over VLAN VID on top of the sim ports. Sets L3_C, L3_S
+# (the router's L3 devices) too.
+sim_topo()
+{
+	local vc=${1:-0} vs=${2:-0} dc ds
+
+	setup_ns NS_C NS_R NS_S || return 1
+	sim_pair "$NS_R" r0 c0 || return 1
+	sim_pair "$NS_R" r1 s0 || return 1
+	ip -n "$NS_R" link set c0 netns "$NS_C" || return 1
+	ip -n "$NS_R" link set s0 netns "$NS_S" || return 1
+	ip -n "$NS_C" link set c0 up
+	ip -n "$NS_S" link set s0 up
+	ip -n "$NS_R" link set r0 up
+	ip -n "$NS_R" link set r1 up
+
+	dc=$(_sim_l3dev "$NS_C" c0 "$vc") || return 1
+	L3_C=$(_sim_l3dev "$NS_R" r0 "$vc") || return 1
+	L3_S=$(_sim_l3dev "$NS_R" r1 "$vs") || return 1
+	ds=$(_sim_l3dev "$NS_S" s0 "$vs") || return 1
+
+	ip -n "$NS_C" addr add "$C4/24" dev "$dc"
+	ip -n "$NS_C" addr add "$C6/64" dev "$dc" nodad
+	ip -n "$NS_R" addr add "$R4C/24" dev "$L3_C"
+	ip -n "$NS_R" addr add "$R6C/64" dev "$L3_C" nodad
+	ip -n "$NS_R" addr add "$R4S/24" dev "$L3_S"
+	ip -n "$NS_R" addr add "$R6S/64" dev "$L3_S" nodad
+	ip -n "$NS_S" addr add "$S4/24" dev "$ds"
+	ip -n "$NS_S" addr add "$S6/64" dev "$ds" nodad
+	ip -n "$NS_C" route add default via "$R4C"
+	ip -n "$NS_C" route add default via "$R6C"
+	ip -n "$NS_S" route add default via "$R4S"
+	ip -n "$NS_S" route add default via "$R6S"
+	_ns_forwarding "$NS_R"
+
+	wait_for 10 ip netns exec "$NS_C" ping -q -c 1 -W 1 "$S4" >/dev/null ||
+		{ echo "sim_topo: client cannot ping $S4"; return 1; }
+	wait_for 10 ip netns exec "$NS_C" ping -q -c 1 -W 1 "$S6" >/dev/null ||
+		{ echo "sim_topo: client cannot ping $S6"; return 1; }
+	return 0
+}
+
+# sim_ruleset [EXTRA]: the router's ruleset. A "table inet kno_hw" with a
+# hardware flowtable over r0 and r1, a forward chain that offloads tcp/udp
+# (named counter "routed" counts what the forward chain sees) and EXTRA lines
+# appended inside the table; and a "table netdev kno_cnt" whose ingress
+# chains count what reaches the router's stack on r0/r1: all packets
+# ("all_c", "all_s") and tcp/udp ones ("l4_c", "l4_s").
+sim_ruleset()
+{
+	local extra=${1:-}
+
+	nft_load "$NS_R" <<EOF
+table inet $SIM_TABLE {
+	flowtable ft {
+		hook ingress priority 0
+		devices = { $RDEV_C, $RDEV_S }
+		flags offload
+		counter
+	}
+
+	counter routed { }
+
+	chain forward {
+		type filter hook forward priority 0; policy accept;
+		meta l4proto { tcp, udp } counter name routed
+		meta l4proto { tcp, udp } $(flow_add_stmt @ft)
+	}
+$extra
+}
+
+table netdev $SIM_CNT_TABLE {
+	counter all_c { }
+	counter all_s { }
+	counter l4_c { }
+	counter l4_s { }
+
+	chain in_c {
+		type filter hook ingress device $RDEV_C priority -500; policy accept;
+		counter name all_c
+		meta l4proto { tcp, udp } counter name l4_c
+	}
+	chain in_s {
+		type filter hook ingress device $RDEV_S priority -500; policy accept;
+		counter name all_s
+		meta l4proto { tcp, udp } counter name l4_s
+	}
+}
+EOF
+}
+
+# ------------------------------------------------------------ transfers ---
+
+# sim_tcp_start ID SRCNS DSTNS DADDR DPORT SIZE1 SIZE2 [SPORT [TIMEOUT_S]]
+# One TCP connection that sends SIZE1 bytes, waits for sim_tcp_go, sends
+# SIZE2 more bytes and stays open until sim_tcp_finish. Sets XFER_SPORT.
+sim_tcp_start()
+{
+	local id=$1 srcns=$2 dstns=$3 daddr=$4 dport=$5 s1=$6 s2=$7
+	local sport=${8:-$(random_port)} t=${9:-300} fam pid laddr
+
+	fam=$(_addr_family_opt "$daddr")
+	XFER_SPORT=$sport
+	make_file "$KNO_TMP/$id.in1" "$s1"
+	make_file "$KNO_TMP/$id.in2" "$s2"
+	cat "$KNO_TMP/$id.in1" "$KNO_TMP/$id.in2" >"$KNO_TMP/$id.in"
+	rm -f "$KNO_TMP/$id.out" "$KNO_TMP/$id.go.gate" "$KNO_TMP/$id.gate"
+	echo "$t" >"$KNO_TMP/$id.timeout"
+	bg_start pid timeout "$t" ip netns exec "$dstns" \
+		socat -u "TCP$fam-LISTEN:$dport,reuseaddr" "OPEN:$KNO_TMP/$id.out,creat,trunc"
+	echo "$pid" >"$KNO_TMP/$id.rpid"
+	if ! wait_for 10 _tcp_listening "$dstns" "$dport"; then
+		echo "sim_tcp_start $id: no listener on port $dport in $dstns"
+		return 1
+	fi
+	[ "$fam" = 6 ] && laddr="[$daddr]" || laddr=$daddr
+	bg_start pid _sim_tcp_sender "$id" "$srcns" "$laddr" "$dport" "$sport" "$fam" "$t"
+	echo "$pid" >"$KNO_TMP/$id.spid"
+	return 0
+}
+
+_sim_tcp_sender()
+{
+	local id=$1 ns=$2 addr=$3 dport=$4 sport=$5 fam=$6 t=$7
+
+	{
+		cat "$KNO_TMP/$id.in1"
+		_gate_wait "$KNO_TMP/$id.go.gate" "$t"
+		cat "$KNO_TMP/$id.in2"
+		_gate_wait "$KNO_TMP/$id.gate" "$t"
+	} | timeout "$t" ip netns exec "$ns" \
+		socat -u - "TCP$fam:$addr:$dport,sourceport=$sport,reuseaddr"
+}
+
+# sim_tcp_wait ID BYTES [TIMEOUT_S]: the receiver has at least BYTES.
+sim_tcp_wait()
+{
+	local t=${3:-120}
+
+	if ! wait_for "$t" _xfer_received "$1" "$2"; then
+		echo "tcp $1: received $(file_size "$KNO_TMP/$1.out") of $2 bytes in ${t}s"
+		return 1
+	fi
+}
+
+# sim_tcp_go ID: send the second part.
+sim_tcp_go()
+{
+	touch "$KNO_TMP/$1.go.gate"
+}
+
+# sim_tcp_finish ID: close (FIN), wait for both ends, cmp everything.
+sim_tcp_finish()
+{
+	sim_tcp_go "$1"
+	tcp_finish "$1"
+}
+
+# ------------------------------------------------------------------ proof ---
+
+# sim_flow_ok FAM PROTO SPORT DPORT CPORT: the flow is [HW_OFFLOAD] in the
+# router's conntrack and both directions have a rule in the sim (CPORT is
+# the client's port, which both rules carry).
+sim_flow_ok()
+{
+	ct_is_hw_offloaded "$NS_R" "$1" "$2" "$3" "$4" &&
+		[ "$(sim_flow_nrules "$5")" -ge 2 ]
+}
+
+# sim_wait_hw FAM PROTO SPORT DPORT CPORT [TIMEOUT_S]
+sim_wait_hw()
+{
+	if ! wait_for "${6:-20}" sim_flow_ok "$1" "$2" "$3" "$4" "$5"; then
+		echo "FAIL: flow $2 $3 -> $4 not in hardware within ${6:-20}s"
+		echo "conntrack: $(ct_get "$NS_R" "$1" "$2" "$3" "$4")"
+		echo "sim rules:"
+		sim_rules
+		echo "sim ports:"
+		grep -E "^port=(r0|r1) " "$SIM_DBG/ports" | tr ' ' '\n' |
+			grep -E "^(port|rules|ft_blocks|ft_replace|hw_)" | tr '\n' ' '
+		echo
+		return 1
+	fi
+	echo "in hardware: $(ct_get "$NS_R" "$1" "$2" "$3" "$4")"
+	sim_flow_rules "$5"
+}
+
+# sim_snap NAME CPORT: record the counters that tell whether the router's
+# stack saw packets, and the flow's rule counters, as SNAP_NAME_* variables.
+sim_snap()
+{
+	local n=$1 cport=$2 v
+
+	read -r v _ < <(nft_counter "$NS_R" inet "$SIM_TABLE" routed)
+	printf -v "SNAP_${n}_fwd" '%s' "${v:-x}"
+	for v in all_c all_s l4_c l4_s; do
+		read -r "SNAP_${n}_$v" _ < <(nft_counter "$NS_R" netdev "$SIM_CNT_TABLE" "$v")
+	done
+	printf -v "SNAP_${n}_rx_c" '%s' "$(sim_port_get "$RDEV_C" rx_packets)"
+	printf -v "SNAP_${n}_rx_s" '%s' "$(sim_port_get "$RDEV_S" rx_packets)"
+	printf -v "SNAP_${n}_hw_c" '%s' "$(sim_port_get "$RDEV_C" hw_fwd_packets)"
+	printf -v "SNAP_${n}_hw_s" '%s' "$(sim_port_get "$RDEV_S" hw_fwd_packets)"
+	printf -v "SNAP_${n}_rb_c" '%s' "$(sim_rule_get "$RDEV_C" "$cport" bytes)"
+	printf -v "SNAP_${n}_rp_c" '%s' "$(sim_rule_get "$RDEV_C" "$cport" packets)"
+	printf -v "SNAP_${n}_rb_s" '%s' "$(sim_rule_get "$RDEV_S" "$cport" bytes)"
+	printf -v "SNAP_${n}_rp_s" '%s' "$(sim_rule_get "$RDEV_S" "$cport" packets)"
+}
+
+_snap()
+{
+	local v="SNAP_$1_$2"
+
+	echo "${!v:-0}"
+}
+
+# sim_hw_proof A B SIZE DIR: between snapshots A and B, SIZE payload bytes
+# went from client to server (DIR=up) or back (DIR=down). Proves that
+#  - the router's forward chain saw no packet (counter "routed" unchanged),
+#  - no tcp/udp packet reached the router's stack on r0 or r1 (netdev
+#    ingress counters unchanged) and the ports' rx_packets (what the sim
+#    delivered to the stack) grew by less than 16 (neighbour discovery),
+#  - the rule on the sending side's port counted at least SIZE bytes (L3,
+#    so headers included) and no more than SIZE * 1.25 + 64 KiB, and the
+#    ports' hardware-forwarded counters grew accordingly.
+sim_hw_proof()
+{
+	local a=$1 b=$2 size=$3 dir=$4 rc=0 k d bytes pk hw in
+
+	for k in fwd l4_c l4_s; do
+		d=$(($(_snap "$b" $k) - $(_snap "$a" $k)))
+		if [ "$d" -ne 0 ]; then
+			echo "FAIL: counter $k grew by $d packets (router stack saw the flow)"
+			rc=1
+		else
+			echo "ok: counter $k unchanged"
+		fi
+	done
+	for k in c s; do
+		d=$(($(_snap "$b" rx_$k) - $(_snap "$a" rx_$k)))
+		in=$(($(_snap "$b" all_$k) - $(_snap "$a" all_$k)))
+		# Only neighbour discovery may reach the stack meanwhile.
+		if [ "$d" -ge 16 ]; then
+			echo "FAIL: r$k rx_packets grew by $d (ingress hook: $in)"
+			rc=1
+		else
+			echo "ok: r$k rx_packets grew by $d, none tcp/udp (ingress hook: $in)"
+		fi
+	done
+	if [ "$dir" = up ]; then
+		k=c
+	else
+		k=s
+	fi
+	bytes=$(($(_snap "$b" rb_$k) - $(_snap "$a" rb_$k)))
+	pk=$(($(_snap "$b" rp_$k) - $(_snap "$a" rp_$k)))
+	hw=$(($(_snap "$b" hw_$k) - $(_snap "$a" hw_$k)))
+	echo "rule on the $k side: +$pk packets, +$bytes bytes; port hw_fwd_packets +$hw"
+	assert_atleast "rule bytes" "$bytes" "$size" || rc=1
+	assert_below "rule bytes" "$bytes" $((size * 5 / 4 + 65536)) || rc=1
+	assert_atleast "port hw_fwd_packets" "$hw" "$pk" || rc=1
+	assert_atleast "rule packets" "$pk" $((size / 1500)) || rc=1
+	return $rc
+}
