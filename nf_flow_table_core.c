@@ -1,0 +1,912 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kmod-nft-offload: flow table core.
+ *
+ * A flowtable holds established conntrack entries as two tuples, one per
+ * direction, in an rhashtable. The ingress fast path (nf_flow_table_ip.c)
+ * looks packets up here; the GC below expires idle flows, hands flows back
+ * to conntrack and drives the hardware offload state machine
+ * (nf_flow_table_offload.c).
+ *
+ * Locking and lifetimes:
+ *  - The rhashtable is RCU-protected; readers are the packet path (RCU read
+ *    side of the netfilter hook) and act_ct.
+ *  - A flow is unlinked and freed only by the GC of its flowtable (the
+ *    flowtable's gc_work or nf_flow_table_free()), never concurrently with
+ *    itself, and the memory is released after an RCU grace period.
+ *  - flow->flags is updated with atomic bitops; flow->timeout with
+ *    READ_ONCE/WRITE_ONCE (u32 jiffies, compared as signed deltas).
+ *  - kno_flowtables (every initialised flowtable) is protected by
+ *    kno_flowtables_lock, a mutex: it is walked from process context only.
+ */
+#include <linux/kernel.h>
+#include <linux/init.h>
+#include <linux/module.h>
+#include <linux/netfilter.h>
+#include <linux/rhashtable.h>
+#include <linux/netdevice.h>
+#include <net/ip.h>
+#include <net/ip6_route.h>
+#include <net/netfilter/nf_tables.h>
+#include <net/netfilter/nf_flow_table.h>
+#include <net/netfilter/nf_conntrack.h>
+#include <net/netfilter/nf_conntrack_core.h>
+#include <net/netfilter/nf_conntrack_l4proto.h>
+#include <net/netfilter/nf_conntrack_tuple.h>
+#include "nf_flow_table_internal.h"
+
+static DEFINE_MUTEX(kno_flowtables_lock);
+static LIST_HEAD(kno_flowtables);
+static struct kmem_cache *kno_flow_cache __read_mostly;
+
+/* How often the GC visits every flow of a flowtable. */
+#define KNO_GC_INTERVAL		HZ
+
+/* Lower bound of the conntrack timeout of an offloaded entry (see GC). */
+#define KNO_CT_MIN_TIMEOUT	(5 * 60 * HZ)
+
+/* ------------------------------------------------------------------ */
+/* Allocation and route setup                                          */
+/* ------------------------------------------------------------------ */
+
+static void kno_tuple_from_ct(struct flow_offload *flow,
+			      enum flow_offload_tuple_dir dir)
+{
+	const struct nf_conntrack_tuple *ctt = &flow->ct->tuplehash[dir].tuple;
+	struct flow_offload_tuple *t = &flow->tuplehash[dir].tuple;
+
+	t->dir = dir;
+	t->l3proto = ctt->src.l3num;
+	t->l4proto = ctt->dst.protonum;
+
+	if (t->l3proto == NFPROTO_IPV4) {
+		t->src_v4 = ctt->src.u3.in;
+		t->dst_v4 = ctt->dst.u3.in;
+	} else if (t->l3proto == NFPROTO_IPV6) {
+		t->src_v6 = ctt->src.u3.in6;
+		t->dst_v6 = ctt->dst.u3.in6;
+	}
+
+	/* GRE and others have no ports in the flow key. */
+	if (t->l4proto == IPPROTO_TCP || t->l4proto == IPPROTO_UDP) {
+		t->src_port = ctt->src.u.all;
+		t->dst_port = ctt->dst.u.all;
+	}
+}
+
+/**
+ * flow_offload_alloc - allocate a flow for a confirmed conntrack entry
+ * @ct: the conntrack entry; a reference is taken and dropped on free
+ *
+ * Context: any; allocates with GFP_ATOMIC.
+ * Return: the flow, or NULL if @ct is dying or memory is short.
+ */
+struct flow_offload *flow_offload_alloc(struct nf_conn *ct)
+{
+	struct kno_flow *kflow;
+	struct flow_offload *flow;
+
+	if (unlikely(nf_ct_is_dying(ct)))
+		return NULL;
+
+	kflow = kmem_cache_zalloc(kno_flow_cache, GFP_ATOMIC);
+	if (!kflow)
+		return NULL;
+
+	INIT_LIST_HEAD(&kflow->hw_node);
+	flow = &kflow->flow;
+	nf_conntrack_get(&ct->ct_general);
+	flow->ct = ct;
+
+	kno_tuple_from_ct(flow, FLOW_OFFLOAD_DIR_ORIGINAL);
+	kno_tuple_from_ct(flow, FLOW_OFFLOAD_DIR_REPLY);
+
+	if (ct->status & IPS_SRC_NAT)
+		__set_bit(NF_FLOW_SNAT, &flow->flags);
+	if (ct->status & IPS_DST_NAT)
+		__set_bit(NF_FLOW_DNAT, &flow->flags);
+
+	return flow;
+}
+EXPORT_SYMBOL_GPL(flow_offload_alloc);
+
+static bool kno_xmit_uses_dst(enum flow_offload_xmit_type type)
+{
+	return type == FLOW_OFFLOAD_XMIT_NEIGH || type == FLOW_OFFLOAD_XMIT_XFRM;
+}
+
+/*
+ * Move one direction of @route into the flow. The route's dst reference is
+ * consumed: kept in the tuple for neighbour/xfrm transmission, dropped for
+ * direct transmission, which only needs the precomputed Ethernet header.
+ */
+static void kno_tuple_set_route(struct flow_offload *flow,
+				struct nf_flow_route *route,
+				enum flow_offload_tuple_dir dir)
+{
+	struct flow_offload_tuple *t = &flow->tuplehash[dir].tuple;
+	struct dst_entry *dst = route->tuple[dir].dst;
+	int n = route->tuple[dir].in.num_encaps;
+	int i;
+
+	route->tuple[dir].dst = NULL;
+
+	if (t->l3proto == NFPROTO_IPV4)
+		t->mtu = ip_dst_mtu_maybe_forward(dst, true);
+	else
+		t->mtu = ip6_dst_mtu_maybe_forward(dst, true);
+
+	t->iifidx = route->tuple[dir].in.ifindex;
+
+	/*
+	 * The route lists encapsulations from the innermost (the device
+	 * closest to IP) outwards; packets are parsed outermost first.
+	 */
+	for (i = 0; i < n; i++) {
+		t->encap[i].id = route->tuple[dir].in.encap[n - 1 - i].id;
+		t->encap[i].proto = route->tuple[dir].in.encap[n - 1 - i].proto;
+		if (route->tuple[dir].in.ingress_vlans & BIT(n - 1 - i))
+			t->in_vlan_ingress |= BIT(i);
+	}
+	t->encap_num = n;
+	t->xmit_type = route->tuple[dir].xmit_type;
+
+	if (kno_xmit_uses_dst(t->xmit_type)) {
+		t->dst_cache = dst;
+		t->dst_cookie = 0;
+		if (t->l3proto == NFPROTO_IPV6)
+			t->dst_cookie = rt6_get_cookie(dst_rt6_info(dst));
+		return;
+	}
+
+	ether_addr_copy(t->out.h_dest, route->tuple[dir].out.h_dest);
+	ether_addr_copy(t->out.h_source, route->tuple[dir].out.h_source);
+	t->out.ifidx = route->tuple[dir].out.ifindex;
+	t->out.hw_ifidx = route->tuple[dir].out.hw_ifindex;
+	dst_release(dst);
+}
+
+/**
+ * flow_offload_route_init - attach the routing decisions to a flow
+ * @flow: flow from flow_offload_alloc()
+ * @route: both directions; the dst references are consumed
+ */
+void flow_offload_route_init(struct flow_offload *flow,
+			     struct nf_flow_route *route)
+{
+	kno_tuple_set_route(flow, route, FLOW_OFFLOAD_DIR_ORIGINAL);
+	kno_tuple_set_route(flow, route, FLOW_OFFLOAD_DIR_REPLY);
+	flow->type = NF_FLOW_OFFLOAD_ROUTE;
+}
+EXPORT_SYMBOL_GPL(flow_offload_route_init);
+
+static void kno_flow_free_rcu(struct rcu_head *head)
+{
+	struct flow_offload *flow = container_of(head, struct flow_offload,
+						 rcu_head);
+
+	nf_ct_put(flow->ct);
+	kmem_cache_free(kno_flow_cache, kno_flow(flow));
+}
+
+/**
+ * flow_offload_free - release a flow that is not (or no longer) linked
+ * @flow: the flow
+ *
+ * Drops the cached routes now and the conntrack reference and memory after
+ * an RCU grace period, as lookups may still hold the flow.
+ */
+void flow_offload_free(struct flow_offload *flow)
+{
+	int dir;
+
+	if (flow->type == NF_FLOW_OFFLOAD_ROUTE) {
+		for (dir = 0; dir < FLOW_OFFLOAD_DIR_MAX; dir++) {
+			struct flow_offload_tuple *t = &flow->tuplehash[dir].tuple;
+
+			if (kno_xmit_uses_dst(t->xmit_type))
+				dst_release(t->dst_cache);
+		}
+	}
+	call_rcu(&flow->rcu_head, kno_flow_free_rcu);
+}
+EXPORT_SYMBOL_GPL(flow_offload_free);
+
+/* ------------------------------------------------------------------ */
+/* Hash table                                                          */
+/* ------------------------------------------------------------------ */
+
+/* Every member before __hash is part of the key; the rest is payload. */
+#define KNO_TUPLE_KEYLEN	offsetof(struct flow_offload_tuple, __hash)
+
+static u32 kno_tuple_hash(const void *data, u32 len, u32 seed)
+{
+	return jhash(data, KNO_TUPLE_KEYLEN, seed);
+}
+
+static u32 kno_tuple_obj_hash(const void *data, u32 len, u32 seed)
+{
+	const struct flow_offload_tuple_rhash *th = data;
+
+	return jhash(&th->tuple, KNO_TUPLE_KEYLEN, seed);
+}
+
+static int kno_tuple_cmp(struct rhashtable_compare_arg *arg, const void *obj)
+{
+	const struct flow_offload_tuple_rhash *th = obj;
+
+	return memcmp(&th->tuple, arg->key, KNO_TUPLE_KEYLEN) ? 1 : 0;
+}
+
+static const struct rhashtable_params kno_rht_params = {
+	.head_offset		= offsetof(struct flow_offload_tuple_rhash, node),
+	.hashfn			= kno_tuple_hash,
+	.obj_hashfn		= kno_tuple_obj_hash,
+	.obj_cmpfn		= kno_tuple_cmp,
+	.automatic_shrinking	= true,
+};
+
+/* ------------------------------------------------------------------ */
+/* Timeouts                                                            */
+/* ------------------------------------------------------------------ */
+
+/**
+ * flow_offload_get_timeout - idle timeout of a flow in the flowtable
+ * @flow: the flow
+ *
+ * The per-netns sysctls net.netfilter.nf_flowtable_{tcp,udp}_timeout.
+ */
+unsigned long flow_offload_get_timeout(struct flow_offload *flow)
+{
+	const struct net *net = nf_ct_net(flow->ct);
+
+	switch (nf_ct_protonum(flow->ct)) {
+	case IPPROTO_TCP:
+		return READ_ONCE(net->ct.nf_ct_proto.tcp.offload_timeout);
+	case IPPROTO_UDP:
+		return READ_ONCE(net->ct.nf_ct_proto.udp.offload_timeout);
+	}
+	return NF_FLOW_TIMEOUT;
+}
+
+static bool kno_flow_expired(const struct flow_offload *flow)
+{
+	return nf_flow_timeout_delta(READ_ONCE(flow->timeout)) <= 0;
+}
+
+/*
+ * Raise the conntrack timeout of an offloaded entry far enough that
+ * conntrack never expires it while the flowtable owns it. Conntrack may
+ * lower it concurrently (it is authoritative); only the value we read is
+ * replaced.
+ */
+static void kno_ct_extend_timeout(struct nf_conn *ct, u32 extra)
+{
+	u32 old = READ_ONCE(ct->timeout);
+	s32 left = (s32)(old - nfct_time_stamp);
+
+	if (left >= (s32)extra)
+		return;
+	cmpxchg(&ct->timeout, old, nfct_time_stamp + extra);
+}
+
+/*
+ * GC side: keep the conntrack entry of a live flow from expiring. TCP
+ * entries only get a long timeout while established; in the other states
+ * conntrack's own (short) timeouts stay in charge.
+ */
+static void kno_ct_keepalive(struct nf_conn *ct)
+{
+	u32 extra;
+
+	if ((s32)(READ_ONCE(ct->timeout) - nfct_time_stamp) >= KNO_CT_MIN_TIMEOUT)
+		return;
+
+	if (!refcount_inc_not_zero(&ct->ct_general.use))
+		return;
+	/* Read the status only once we own a reference. */
+	smp_acquire__after_ctrl_dep();
+
+	if (!nf_ct_is_confirmed(ct) || !test_bit(IPS_OFFLOAD_BIT, &ct->status))
+		goto out;
+
+	switch (nf_ct_protonum(ct)) {
+	case IPPROTO_TCP:
+		switch (READ_ONCE(ct->proto.tcp.state)) {
+		case TCP_CONNTRACK_ESTABLISHED:
+			extra = NF_CT_DAY;
+			break;
+		case TCP_CONNTRACK_FIN_WAIT:
+		case TCP_CONNTRACK_CLOSE_WAIT:
+		case TCP_CONNTRACK_LAST_ACK:
+		case TCP_CONNTRACK_TIME_WAIT:
+			extra = KNO_CT_MIN_TIMEOUT;
+			break;
+		default:
+			goto out;
+		}
+		break;
+	case IPPROTO_UDP:
+		extra = NF_CT_DAY;
+		break;
+	default:
+		/* GRE: conntrack's stream timeout applies. */
+		extra = KNO_CT_MIN_TIMEOUT;
+		break;
+	}
+	kno_ct_extend_timeout(ct, extra);
+out:
+	nf_ct_put(ct);
+}
+
+/*
+ * Conntrack saw none of the packets the flowtable forwarded. Before it
+ * takes the entry back, make its TCP window tracking accept whatever comes
+ * next (reset td_maxwin, forget MAXACK) and move the state forward when a
+ * FIN/RST was seen, under ct->lock as conntrack itself does.
+ */
+static void kno_ct_fixup_tcp(struct nf_conn *ct, bool closing)
+{
+	struct ip_ct_tcp *tcp = &ct->proto.tcp;
+	int i;
+
+	spin_lock_bh(&ct->lock);
+	if (closing && tcp->state != TCP_CONNTRACK_CLOSE) {
+		tcp->state = TCP_CONNTRACK_CLOSE;
+		/* A new SYN on this tuple is then a legal reopen. */
+		tcp->seen[0].flags |= IP_CT_TCP_FLAG_CLOSE_INIT;
+	}
+	for (i = 0; i < 2; i++) {
+		tcp->seen[i].td_maxwin = 0;
+		tcp->seen[i].flags &= ~IP_CT_TCP_FLAG_MAXACK_SET;
+	}
+	spin_unlock_bh(&ct->lock);
+}
+
+/*
+ * Hand the conntrack entry back to the classic path with a timeout that
+ * fits its state: the state's own timeout, minus the time the flow already
+ * sat idle in the flowtable when it expired there.
+ */
+static void kno_ct_fixup(struct flow_offload *flow)
+{
+	struct nf_conn *ct = flow->ct;
+	const struct net *net = nf_ct_net(ct);
+	bool closing = test_bit(KNO_FLOW_CLOSING, &flow->flags);
+	u32 idle = 0;
+	s32 timeout;
+
+	switch (nf_ct_protonum(ct)) {
+	case IPPROTO_TCP: {
+		const struct nf_tcp_net *tn = &net->ct.nf_ct_proto.tcp;
+
+		kno_ct_fixup_tcp(ct, closing);
+		timeout = READ_ONCE(tn->timeouts[READ_ONCE(ct->proto.tcp.state)]);
+		if (!closing && kno_flow_expired(flow))
+			idle = READ_ONCE(tn->offload_timeout);
+		break;
+	}
+	case IPPROTO_UDP: {
+		const struct nf_udp_net *un = &net->ct.nf_ct_proto.udp;
+		int state = test_bit(IPS_SEEN_REPLY_BIT, &ct->status) ?
+			    UDP_CT_REPLIED : UDP_CT_UNREPLIED;
+
+		timeout = READ_ONCE(un->timeouts[state]);
+		if (kno_flow_expired(flow))
+			idle = READ_ONCE(un->offload_timeout);
+		break;
+	}
+	default:
+		return;
+	}
+
+	timeout = max_t(s32, timeout - (s32)idle, 0);
+	if (closing ||
+	    nf_flow_timeout_delta(READ_ONCE(ct->timeout)) > timeout)
+		WRITE_ONCE(ct->timeout, nfct_time_stamp + timeout);
+}
+
+/* ------------------------------------------------------------------ */
+/* Add, refresh, lookup, teardown                                      */
+/* ------------------------------------------------------------------ */
+
+/**
+ * flow_offload_add - link a flow into a flowtable
+ * @flow_table: the flowtable
+ * @flow: flow with both routes set
+ *
+ * Context: softirq or process; the caller holds the conntrack entry, whose
+ * IPS_OFFLOAD bit it has set.
+ * Return: 0 or a negative errno (-EEXIST if a tuple is already present);
+ * on error the caller still owns @flow.
+ */
+int flow_offload_add(struct nf_flowtable *flow_table, struct flow_offload *flow)
+{
+	struct rhashtable *ht = &flow_table->rhashtable;
+	int err;
+
+	kno_flow(flow)->ft = flow_table;
+	WRITE_ONCE(flow->timeout,
+		   nf_flowtable_time_stamp + flow_offload_get_timeout(flow));
+
+	err = rhashtable_insert_fast(ht, &flow->tuplehash[1].node,
+				     kno_rht_params);
+	if (err < 0)
+		return err;
+	/* The GC walks original-direction entries: publish that one last. */
+	err = rhashtable_insert_fast(ht, &flow->tuplehash[0].node,
+				     kno_rht_params);
+	if (err < 0) {
+		rhashtable_remove_fast(ht, &flow->tuplehash[1].node,
+				       kno_rht_params);
+		return err;
+	}
+
+	/* From now on the flowtable keeps the conntrack entry alive. */
+	kno_ct_extend_timeout(flow->ct, NF_CT_DAY);
+
+	if (nf_flowtable_hw_offload(flow_table)) {
+		__set_bit(NF_FLOW_HW, &flow->flags);
+		nf_flow_offload_add(flow_table, flow);
+	}
+	return 0;
+}
+EXPORT_SYMBOL_GPL(flow_offload_add);
+
+/*
+ * Whether a packet should push the flow's timeout: only once the deadline
+ * moved by more than a second, to keep the cache line mostly read-only.
+ */
+bool kno_flow_refresh_needed(const struct flow_offload *flow, u32 timeout)
+{
+	return (s32)(timeout - READ_ONCE(flow->timeout)) > HZ;
+}
+
+/**
+ * flow_offload_refresh - a packet of the flow was seen in software
+ * @flow_table: the flowtable
+ * @flow: the flow
+ * @force: (act_ct) re-push the hardware entry even if nothing changed
+ */
+void flow_offload_refresh(struct nf_flowtable *flow_table,
+			  struct flow_offload *flow, bool force)
+{
+	u32 timeout;
+
+	if (unlikely(test_bit(KNO_FLOW_CLOSING, &flow->flags)))
+		return;
+
+	timeout = nf_flowtable_time_stamp + flow_offload_get_timeout(flow);
+	if (!force && !kno_flow_refresh_needed(flow, timeout))
+		return;
+	WRITE_ONCE(flow->timeout, timeout);
+
+	if (unlikely(nf_flowtable_hw_offload(flow_table)))
+		kno_offload_refresh(flow_table, flow, force);
+}
+EXPORT_SYMBOL_GPL(flow_offload_refresh);
+
+/**
+ * flow_offload_lookup - find the tuple of a live flow
+ * @flow_table: the flowtable
+ * @tuple: key; every member before __hash must be set, the rest zeroed
+ *
+ * Context: RCU read side.
+ * Return: the tuple entry, or NULL if absent, torn down or its conntrack
+ * entry is dying.
+ */
+struct flow_offload_tuple_rhash *
+flow_offload_lookup(struct nf_flowtable *flow_table,
+		    struct flow_offload_tuple *tuple)
+{
+	struct flow_offload_tuple_rhash *th;
+	struct flow_offload *flow;
+
+	th = rhashtable_lookup(&flow_table->rhashtable, tuple, kno_rht_params);
+	if (!th)
+		return NULL;
+
+	flow = container_of(th, struct flow_offload, tuplehash[th->tuple.dir]);
+	if (test_bit(NF_FLOW_TEARDOWN, &flow->flags) ||
+	    unlikely(nf_ct_is_dying(flow->ct)))
+		return NULL;
+	return th;
+}
+EXPORT_SYMBOL_GPL(flow_offload_lookup);
+
+/**
+ * flow_offload_teardown - send a flow back to the classic path
+ * @flow: the flow
+ *
+ * Lookups stop matching at once; the GC unlinks and frees the flow (after
+ * removing its hardware entry). Safe to call more than once, from any
+ * context.
+ */
+void flow_offload_teardown(struct flow_offload *flow)
+{
+	clear_bit(IPS_OFFLOAD_BIT, &flow->ct->status);
+	if (!test_and_set_bit(NF_FLOW_TEARDOWN, &flow->flags))
+		kno_ct_fixup(flow);
+}
+EXPORT_SYMBOL_GPL(flow_offload_teardown);
+
+/*
+ * A FIN or RST went through the fast path: the hardware entry goes (the GC
+ * issues the DESTROY), the software one lives on for a short grace period.
+ */
+void kno_flow_closing(struct nf_flowtable *flow_table,
+		      struct flow_offload *flow)
+{
+	u32 deadline = nf_flowtable_time_stamp + KNO_FLOW_CLOSING_GRACE;
+
+	if (test_and_set_bit(KNO_FLOW_CLOSING, &flow->flags))
+		return;
+	if (nf_flow_timeout_delta(READ_ONCE(flow->timeout)) >
+	    KNO_FLOW_CLOSING_GRACE)
+		WRITE_ONCE(flow->timeout, deadline);
+}
+
+/* ------------------------------------------------------------------ */
+/* Garbage collection                                                  */
+/* ------------------------------------------------------------------ */
+
+static void kno_flow_unlink(struct nf_flowtable *flow_table,
+			    struct flow_offload *flow)
+{
+	rhashtable_remove_fast(&flow_table->rhashtable,
+			       &flow->tuplehash[0].node, kno_rht_params);
+	rhashtable_remove_fast(&flow_table->rhashtable,
+			       &flow->tuplehash[1].node, kno_rht_params);
+	flow_offload_free(flow);
+}
+
+/*
+ * Call @fn on every flow of @flow_table, once, in process context. Flows
+ * are visited through their original-direction tuple.
+ */
+static void kno_flowtable_walk(struct nf_flowtable *flow_table,
+			       void (*fn)(struct nf_flowtable *flow_table,
+					  struct flow_offload *flow, void *data),
+			       void *data)
+{
+	struct flow_offload_tuple_rhash *th;
+	struct rhashtable_iter iter;
+
+	rhashtable_walk_enter(&flow_table->rhashtable, &iter);
+	rhashtable_walk_start(&iter);
+	while ((th = rhashtable_walk_next(&iter))) {
+		if (IS_ERR(th)) {
+			if (PTR_ERR(th) == -EAGAIN)
+				continue;
+			break;
+		}
+		if (th->tuple.dir != FLOW_OFFLOAD_DIR_ORIGINAL)
+			continue;
+		fn(flow_table, container_of(th, struct flow_offload,
+					    tuplehash[0]), data);
+	}
+	rhashtable_walk_stop(&iter);
+	rhashtable_walk_exit(&iter);
+}
+
+static bool kno_flow_type_gc(const struct nf_flowtable *flow_table,
+			     const struct flow_offload *flow)
+{
+	return flow_table->type->gc && flow_table->type->gc(flow);
+}
+
+static void kno_gc_step(struct nf_flowtable *flow_table,
+			struct flow_offload *flow, void *data)
+{
+	/* A queued hardware request owns the flow for now. */
+	if (test_bit(KNO_FLOW_PENDING, &flow->flags))
+		return;
+
+	if (!test_bit(NF_FLOW_TEARDOWN, &flow->flags)) {
+		if (kno_flow_expired(flow) || nf_ct_is_dying(flow->ct) ||
+		    kno_flow_type_gc(flow_table, flow))
+			flow_offload_teardown(flow);
+		else
+			kno_ct_keepalive(flow->ct);
+	}
+
+	if (test_bit(NF_FLOW_TEARDOWN, &flow->flags)) {
+		/*
+		 * Hardware entries go first; unlink once they are gone and
+		 * the worker has let go of the flow (it may finish at once
+		 * when nothing was installed).
+		 */
+		if (test_bit(NF_FLOW_HW, &flow->flags) &&
+		    !test_bit(NF_FLOW_HW_DEAD, &flow->flags)) {
+			nf_flow_offload_del(flow_table, flow);
+			if (!test_bit(NF_FLOW_HW_DEAD, &flow->flags) ||
+			    test_bit(KNO_FLOW_PENDING, &flow->flags))
+				return;
+		}
+		kno_flow_unlink(flow_table, flow);
+		return;
+	}
+
+	if (test_bit(NF_FLOW_HW, &flow->flags))
+		kno_offload_gc_step(flow_table, flow);
+}
+
+void nf_flow_table_gc_run(struct nf_flowtable *flow_table)
+{
+	kno_flowtable_walk(flow_table, kno_gc_step, NULL);
+}
+
+static void kno_gc_work(struct work_struct *work)
+{
+	struct nf_flowtable *flow_table;
+
+	flow_table = container_of(to_delayed_work(work), struct nf_flowtable,
+				  gc_work);
+	nf_flow_table_gc_run(flow_table);
+	queue_delayed_work(system_power_efficient_wq, &flow_table->gc_work,
+			   KNO_GC_INTERVAL);
+}
+
+/* ------------------------------------------------------------------ */
+/* NAT helpers (exported: act_ct uses them)                            */
+/* ------------------------------------------------------------------ */
+
+static void kno_l4_csum_port(struct sk_buff *skb, unsigned int thoff,
+			     u8 protocol, __be16 from, __be16 to)
+{
+	struct udphdr *uh;
+	struct tcphdr *th;
+
+	switch (protocol) {
+	case IPPROTO_TCP:
+		th = (struct tcphdr *)(skb_network_header(skb) + thoff);
+		inet_proto_csum_replace2(&th->check, skb, from, to, false);
+		break;
+	case IPPROTO_UDP:
+		uh = (struct udphdr *)(skb_network_header(skb) + thoff);
+		/* A zero UDP checksum means "none" and stays so. */
+		if (!uh->check && skb->ip_summed != CHECKSUM_PARTIAL)
+			break;
+		inet_proto_csum_replace2(&uh->check, skb, from, to, false);
+		if (!uh->check)
+			uh->check = CSUM_MANGLED_0;
+		break;
+	}
+}
+
+/**
+ * nf_flow_snat_port - rewrite the source-NATed port of a packet
+ * @flow: the flow
+ * @skb: writable packet, network header set
+ * @thoff: transport header offset from the network header
+ * @protocol: IPPROTO_TCP or IPPROTO_UDP
+ * @dir: direction of the packet
+ */
+void nf_flow_snat_port(const struct flow_offload *flow,
+		       struct sk_buff *skb, unsigned int thoff,
+		       u8 protocol, enum flow_offload_tuple_dir dir)
+{
+	struct flow_ports *ports;
+	__be16 old, new;
+
+	ports = (struct flow_ports *)(skb_network_header(skb) + thoff);
+	if (dir == FLOW_OFFLOAD_DIR_ORIGINAL) {
+		old = ports->source;
+		new = flow->tuplehash[FLOW_OFFLOAD_DIR_REPLY].tuple.dst_port;
+		ports->source = new;
+	} else {
+		old = ports->dest;
+		new = flow->tuplehash[FLOW_OFFLOAD_DIR_ORIGINAL].tuple.src_port;
+		ports->dest = new;
+	}
+	kno_l4_csum_port(skb, thoff, protocol, old, new);
+}
+EXPORT_SYMBOL_GPL(nf_flow_snat_port);
+
+/**
+ * nf_flow_dnat_port - rewrite the destination-NATed port of a packet
+ * @flow: the flow
+ * @skb: writable packet, network header set
+ * @thoff: transport header offset from the network header
+ * @protocol: IPPROTO_TCP or IPPROTO_UDP
+ * @dir: direction of the packet
+ */
+void nf_flow_dnat_port(const struct flow_offload *flow, struct sk_buff *skb,
+		       unsigned int thoff, u8 protocol,
+		       enum flow_offload_tuple_dir dir)
+{
+	struct flow_ports *ports;
+	__be16 old, new;
+
+	ports = (struct flow_ports *)(skb_network_header(skb) + thoff);
+	if (dir == FLOW_OFFLOAD_DIR_ORIGINAL) {
+		old = ports->dest;
+		new = flow->tuplehash[FLOW_OFFLOAD_DIR_REPLY].tuple.src_port;
+		ports->dest = new;
+	} else {
+		old = ports->source;
+		new = flow->tuplehash[FLOW_OFFLOAD_DIR_ORIGINAL].tuple.dst_port;
+		ports->source = new;
+	}
+	kno_l4_csum_port(skb, thoff, protocol, old, new);
+}
+EXPORT_SYMBOL_GPL(nf_flow_dnat_port);
+
+/* ------------------------------------------------------------------ */
+/* Flowtable life cycle                                                */
+/* ------------------------------------------------------------------ */
+
+/**
+ * nf_flow_table_init - initialise a flowtable
+ * @flowtable: zeroed except for type, flags and net
+ *
+ * Context: process.
+ * Return: 0 or a negative errno.
+ */
+int nf_flow_table_init(struct nf_flowtable *flowtable)
+{
+	int err;
+
+	INIT_DELAYED_WORK(&flowtable->gc_work, kno_gc_work);
+	flow_block_init(&flowtable->flow_block);
+	init_rwsem(&flowtable->flow_block_lock);
+
+	err = rhashtable_init(&flowtable->rhashtable, &kno_rht_params);
+	if (err < 0)
+		return err;
+
+	mutex_lock(&kno_flowtables_lock);
+	list_add(&flowtable->list, &kno_flowtables);
+	mutex_unlock(&kno_flowtables_lock);
+
+	queue_delayed_work(system_power_efficient_wq, &flowtable->gc_work,
+			   KNO_GC_INTERVAL);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(nf_flow_table_init);
+
+static void kno_teardown_dev(struct nf_flowtable *flow_table,
+			     struct flow_offload *flow, void *data)
+{
+	const struct net_device *dev = data;
+
+	if (dev && (!net_eq(nf_ct_net(flow->ct), dev_net(dev)) ||
+		    (flow->tuplehash[0].tuple.iifidx != dev->ifindex &&
+		     flow->tuplehash[1].tuple.iifidx != dev->ifindex)))
+		return;
+	flow_offload_teardown(flow);
+}
+
+/**
+ * nf_flow_table_gc_cleanup - tear down the flows through @dev (or all)
+ * @flowtable: the flowtable
+ * @dev: device going away, or NULL for every flow
+ *
+ * Context: process. Returns once queued hardware work has completed.
+ */
+void nf_flow_table_gc_cleanup(struct nf_flowtable *flowtable,
+			      struct net_device *dev)
+{
+	kno_flowtable_walk(flowtable, kno_teardown_dev, dev);
+	flush_delayed_work(&flowtable->gc_work);
+	nf_flow_table_offload_flush(flowtable);
+}
+
+/**
+ * nf_flow_table_cleanup - a device went down: drop every flow using it
+ * @dev: the device
+ *
+ * Context: process (netdevice notifier).
+ */
+void nf_flow_table_cleanup(struct net_device *dev)
+{
+	struct nf_flowtable *flowtable;
+
+	mutex_lock(&kno_flowtables_lock);
+	list_for_each_entry(flowtable, &kno_flowtables, list)
+		nf_flow_table_gc_cleanup(flowtable, dev);
+	mutex_unlock(&kno_flowtables_lock);
+}
+EXPORT_SYMBOL_GPL(nf_flow_table_cleanup);
+
+/**
+ * nf_flow_table_free - release every flow and the flowtable's resources
+ * @flow_table: the flowtable; its hooks are gone, no packet can reach it
+ *
+ * Context: process.
+ */
+void nf_flow_table_free(struct nf_flowtable *flow_table)
+{
+	int i;
+
+	mutex_lock(&kno_flowtables_lock);
+	list_del(&flow_table->list);
+	mutex_unlock(&kno_flowtables_lock);
+
+	cancel_delayed_work_sync(&flow_table->gc_work);
+	kno_xdp_flowtable_free(flow_table);
+
+	/*
+	 * No GC runs from here on: finish queued work, tear everything down,
+	 * then drain until the hardware let go of the last flow.
+	 */
+	nf_flow_table_offload_flush(flow_table);
+	kno_flowtable_walk(flow_table, kno_teardown_dev, NULL);
+	nf_flow_table_gc_run(flow_table);
+	for (i = 0; i < 16 && atomic_read(&flow_table->rhashtable.nelems); i++)
+		nf_flow_table_offload_flush_cleanup(flow_table);
+	if (atomic_read(&flow_table->rhashtable.nelems))
+		pr_err("nf_flow_table: %d flow entries leaked on free\n",
+		       atomic_read(&flow_table->rhashtable.nelems));
+	rhashtable_destroy(&flow_table->rhashtable);
+}
+EXPORT_SYMBOL_GPL(nf_flow_table_free);
+
+/* ------------------------------------------------------------------ */
+/* Module                                                              */
+/* ------------------------------------------------------------------ */
+
+static int __net_init kno_net_init(struct net *net)
+{
+	net->ft.stat = alloc_percpu(struct nf_flow_table_stat);
+	return net->ft.stat ? 0 : -ENOMEM;
+}
+
+static void __net_exit kno_net_exit(struct net *net)
+{
+	free_percpu(net->ft.stat);
+	net->ft.stat = NULL;
+}
+
+static struct pernet_operations kno_net_ops = {
+	.init	= kno_net_init,
+	.exit	= kno_net_exit,
+};
+
+static int __init nf_flow_table_module_init(void)
+{
+	int err;
+
+	kno_flow_cache = KMEM_CACHE(kno_flow, SLAB_HWCACHE_ALIGN);
+	if (!kno_flow_cache)
+		return -ENOMEM;
+
+	err = register_pernet_subsys(&kno_net_ops);
+	if (err < 0)
+		goto err_cache;
+
+	err = nf_flow_table_offload_init();
+	if (err < 0)
+		goto err_pernet;
+
+	err = nf_flow_register_bpf();
+	if (err < 0)
+		goto err_offload;
+
+	pr_debug("kmod-nft-offload " KNO_VERSION " loaded\n");
+	return 0;
+
+err_offload:
+	nf_flow_table_offload_exit();
+err_pernet:
+	unregister_pernet_subsys(&kno_net_ops);
+err_cache:
+	kmem_cache_destroy(kno_flow_cache);
+	return err;
+}
+
+static void __exit nf_flow_table_module_exit(void)
+{
+	nf_flow_table_offload_exit();
+	unregister_pernet_subsys(&kno_net_ops);
+	/* Flows freed by the last flowtable may still wait for RCU. */
+	rcu_barrier();
+	kmem_cache_destroy(kno_flow_cache);
+}
+
+module_init(nf_flow_table_module_init);
+module_exit(nf_flow_table_module_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_VERSION(KNO_VERSION);
+MODULE_DESCRIPTION("Netfilter flow table (kmod-nft-offload)");
