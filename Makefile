@@ -40,7 +40,7 @@ MODULE_SRCS := Kbuild $(wildcard $(TOP)/*.c) include
 SELFTEST_MOD_DIR := selftests/modules
 KBUILD_FLAGS ?=
 
-.PHONY: all module modules selftest-modules install dkms-install dkms-remove \
+.PHONY: all module modules selftest-modules selftest-tools install dkms-install dkms-remove \
 	style checkpatch sparse w1 abi check demo bench clean distclean \
 	print-kvers print-version deps
 
@@ -84,6 +84,11 @@ selftest-modules: check-kvers
 	+$(MAKE) -C $(call kdir,$(k)) M=$(call bdir,$(k))/selftests \
 		KNO_VERSION=$(VERSION) $(KBUILD_FLAGS) modules$(newline))
 
+# Userspace test programs (host-built; the VMs run the host's userland).
+selftest-tools:
+	$(foreach d,$(wildcard $(TOP)/selftests/*/Makefile),\
+	+$(MAKE) -s -C $(dir $(d)) O=$(TOP)/build/tools$(newline))
+
 install:
 	@[ -n "$(KVER)" ] || { echo "make install needs KVER=<release>"; exit 1; }
 	$(foreach k,$(KVERS),\
@@ -91,6 +96,7 @@ install:
 		[ -r $(call bdir,$(k))/$$m.ko ] || { echo "build/$(k)/$$m.ko missing: run make KVER=$(k)"; exit 1; }; \
 		install -D -m 0644 $(call bdir,$(k))/$$m.ko \
 			$(DESTDIR)/lib/modules/$(k)/updates/$$m.ko || exit 1; \
+		strip --strip-debug $(DESTDIR)/lib/modules/$(k)/updates/$$m.ko || exit 1; \
 	done$(newline)\
 	depmod $(if $(DESTDIR),-b $(DESTDIR)) -a $(k)$(newline))
 

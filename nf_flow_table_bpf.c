@@ -49,6 +49,11 @@ static int kno_bpf_tuple(const struct bpf_fib_lookup *fib,
 	return -EAFNOSUPPORT;
 }
 
+/* Called from BPF programs only; declared for the checkers. */
+struct flow_offload_tuple_rhash *
+bpf_xdp_flow_lookup(struct xdp_md *ctx, struct bpf_fib_lookup *fib_tuple,
+		    struct bpf_flowtable_opts *opts, u32 opts_len);
+
 __bpf_kfunc_start_defs();
 
 /**

@@ -488,20 +488,20 @@ static void nft_flow_offload_eval(const struct nft_expr *expr,
 
 	regs->verdict.code = NFT_BREAK;
 
-	if (skb_sec_path(pkt->skb)) {
+	ct = nf_ct_get(pkt->skb, &ctinfo);
+	/* Already in a flowtable: the common case, nothing to count. */
+	if (ct && test_bit(IPS_OFFLOAD_BIT, &ct->status))
+		return;
+
+	if (skb_sec_path(pkt->skb))
 		reason = NFT_FO_SECPATH;
-	} else if (nft_pf(pkt) == NFPROTO_IPV4 &&
-		   unlikely(IPCB(pkt->skb)->opt.optlen)) {
+	else if (nft_pf(pkt) == NFPROTO_IPV4 &&
+		 unlikely(IPCB(pkt->skb)->opt.optlen))
 		reason = NFT_FO_IP_OPTIONS;
-	} else {
-		ct = nf_ct_get(pkt->skb, &ctinfo);
-		if (!ct)
-			reason = NFT_FO_NO_CT;
-		else if (test_bit(IPS_OFFLOAD_BIT, &ct->status))
-			return;
-		else
-			reason = nft_fo_offload(pkt, priv->flowtable, ct, ctinfo);
-	}
+	else if (!ct)
+		reason = NFT_FO_NO_CT;
+	else
+		reason = nft_fo_offload(pkt, priv->flowtable, ct, ctinfo);
 
 	if (reason < NFT_FO_MAX)
 		nft_fo_count(nft_net(pkt), reason);
