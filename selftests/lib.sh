@@ -616,15 +616,16 @@ _gate_wait()
 }
 
 # tcp_start ID SRCNS DSTNS DADDR DPORT SIZE [SPORT [TIMEOUT_S]]
-# Start a socat receiver in DSTNS on DPORT (writing $KNO_TMP/ID.out) and a
-# socat sender in SRCNS that connects from SPORT (default: random), sends
-# SIZE random bytes ($KNO_TMP/ID.in) and then keeps the connection open
-# until tcp_finish, so the flow can be inspected while it is live.
-# Sets XFER_SPORT. Everything is bounded by TIMEOUT_S (default 240).
+# Start a socat receiver in DSTNS (writing $KNO_TMP/ID.out) and a socat
+# sender in SRCNS that connects from SPORT (default: random) to DADDR:DPORT,
+# sends SIZE random bytes ($KNO_TMP/ID.in) and then keeps the connection
+# open until tcp_finish, so the flow can be inspected while it is live.
+# DPORT may be CPORT/LPORT: connect to CPORT, listen on LPORT (for DNAT).
+# Sets XFER_SPORT. Everything is bounded by TIMEOUT_S (default 120).
 tcp_start()
 {
-	local id=$1 srcns=$2 dstns=$3 daddr=$4 dport=$5 size=$6
-	local sport=${7:-$(random_port)} t=${8:-240} fam pid laddr
+	local id=$1 srcns=$2 dstns=$3 daddr=$4 cport=${5%/*} lport=${5#*/} size=$6
+	local sport=${7:-$(random_port)} t=${8:-120} fam pid laddr
 
 	fam=$(_addr_family_opt "$daddr")
 	XFER_SPORT=$sport
@@ -632,14 +633,14 @@ tcp_start()
 	rm -f "$KNO_TMP/$id.out" "$KNO_TMP/$id.gate"
 	echo "$t" >"$KNO_TMP/$id.timeout"
 	bg_start pid timeout "$t" ip netns exec "$dstns" \
-		socat -u "TCP$fam-LISTEN:$dport,reuseaddr" "OPEN:$KNO_TMP/$id.out,creat,trunc"
+		socat -u "TCP$fam-LISTEN:$lport,reuseaddr" "OPEN:$KNO_TMP/$id.out,creat,trunc"
 	echo "$pid" >"$KNO_TMP/$id.rpid"
-	if ! wait_for 10 _tcp_listening "$dstns" "$dport"; then
-		echo "tcp_start $id: no listener on port $dport in $dstns"
+	if ! wait_for 10 _tcp_listening "$dstns" "$lport"; then
+		echo "tcp_start $id: no listener on port $lport in $dstns"
 		return 1
 	fi
 	[ "$fam" = 6 ] && laddr="[$daddr]" || laddr=$daddr
-	bg_start pid _tcp_sender "$id" "$srcns" "$laddr" "$dport" "$sport" "$fam" "$t"
+	bg_start pid _tcp_sender "$id" "$srcns" "$laddr" "$cport" "$sport" "$fam" "$t"
 	echo "$pid" >"$KNO_TMP/$id.spid"
 	return 0
 }
@@ -663,14 +664,24 @@ _xfer_received()
 	[ "$(file_size "$KNO_TMP/$1.out")" -ge "$2" ]
 }
 
+# done when everything arrived or when the sender or receiver has exited
+_tcp_done_or_dead()
+{
+	_xfer_received "$1" "$2" && return 0
+	kill -0 "$(cat "$KNO_TMP/$1.spid")" 2>/dev/null || return 0
+	kill -0 "$(cat "$KNO_TMP/$1.rpid")" 2>/dev/null || return 0
+	return 1
+}
+
 # tcp_wait_received ID [TIMEOUT_S]: wait until the receiver has all bytes.
 tcp_wait_received()
 {
 	local id=$1 t=${2:-$(cat "$KNO_TMP/$1.timeout")} size
 
 	size=$(file_size "$KNO_TMP/$id.in")
-	if ! wait_for "$t" _xfer_received "$id" "$size"; then
-		echo "tcp $id: received $(file_size "$KNO_TMP/$id.out") of $size bytes in ${t}s"
+	wait_for "$t" _tcp_done_or_dead "$id" "$size"
+	if ! _xfer_received "$id" "$size"; then
+		echo "tcp $id: received $(file_size "$KNO_TMP/$id.out") of $size bytes (timeout ${t}s)"
 		return 1
 	fi
 }
@@ -734,7 +745,8 @@ def recv(a):
     deadline = time.monotonic() + a.timeout
     s.settimeout(0.5)
     done_at = None
-    while time.monotonic() < deadline:
+    last = time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - last < a.stall:
         if done_at is not None and time.monotonic() - done_at > a.linger:
             break
         try:
@@ -744,6 +756,7 @@ def recv(a):
         if len(data) < HDR.size:
             continue
         seq, total = HDR.unpack_from(data)
+        last = time.monotonic()
         if seq not in chunks:
             chunks[seq] = data[HDR.size:]
         s.sendto(HDR.pack(seq, total), peer)
@@ -781,10 +794,11 @@ def send(a):
     deadline = time.monotonic() + a.timeout
     retrans = 0
     for seq in range(n):
+        stall = time.monotonic() + a.stall
         pkt = HDR.pack(seq, n) + data[seq * a.chunk:(seq + 1) * a.chunk]
         while True:
-            if time.monotonic() > deadline:
-                print("udp send: timeout at chunk %d of %d (%d retransmits)" % (seq, n, retrans))
+            if time.monotonic() > min(deadline, stall):
+                print("udp send: no progress at chunk %d of %d (%d retransmits)" % (seq, n, retrans))
                 return 1
             try:
                 s.send(pkt)
@@ -817,12 +831,14 @@ r.add_argument("addr"); r.add_argument("port", type=int)
 r.add_argument("out"); r.add_argument("ready")
 r.add_argument("--timeout", type=float, default=240)
 r.add_argument("--linger", type=float, default=1.0)
+r.add_argument("--stall", type=float, default=30)
 t = sub.add_parser("send")
 t.add_argument("addr"); t.add_argument("port", type=int); t.add_argument("inp")
 t.add_argument("--sport", type=int, default=0)
 t.add_argument("--chunk", type=int, default=1200)
 t.add_argument("--rto", type=float, default=0.2)
 t.add_argument("--timeout", type=float, default=240)
+t.add_argument("--stall", type=float, default=20)
 t.add_argument("--no-check", action="store_true")
 t.add_argument("--no-df", action="store_true")
 t.add_argument("--stats", default="")
@@ -834,15 +850,17 @@ EOF
 
 # udp_transfer ID SRCNS DSTNS DADDR DPORT SIZE [SPORT [OPTS...]]
 # Reliable UDP transfer of SIZE random bytes from SRCNS to DADDR:DPORT in
-# DSTNS (receiver binds the wildcard address). OPTS are passed to the sender:
+# DSTNS (receiver binds the wildcard address). DPORT may be CPORT/LPORT as
+# for tcp_start. An empty SPORT means random. The sender gives up after
+# --stall S (default 20) seconds without progress. OPTS go to the sender:
 # --chunk N (payload bytes per datagram, default 1200), --no-check (IPv4 UDP
 # checksum 0), --no-df (no DF bit / allow fragmentation), --timeout S.
 # Returns 0 only if the data compare equal. Sets XFER_SPORT; the sender's
 # "chunks retransmits" are in $KNO_TMP/ID.stats.
 udp_transfer()
 {
-	local id=$1 srcns=$2 dstns=$3 daddr=$4 dport=$5 size=$6
-	local sport=${7:-$(random_port)} py rpid srv rc=0 bind=0.0.0.0
+	local id=$1 srcns=$2 dstns=$3 daddr=$4 cport=${5%/*} lport=${5#*/} size=$6
+	local sport=${7:-$(random_port)} py rpid rc=0 bind=0.0.0.0
 
 	shift 7 2>/dev/null || shift $#
 	py=$(_udp_tool)
@@ -850,13 +868,13 @@ udp_transfer()
 	make_file "$KNO_TMP/$id.in" "$size"
 	rm -f "$KNO_TMP/$id.out" "$KNO_TMP/$id.ready"
 	[ "$(_addr_family_opt "$daddr")" = 6 ] && bind=::
-	bg_start rpid timeout 300 ip netns exec "$dstns" python3 "$py" recv "$bind" "$dport" \
+	bg_start rpid timeout 300 ip netns exec "$dstns" python3 "$py" recv "$bind" "$lport" \
 		"$KNO_TMP/$id.out" "$KNO_TMP/$id.ready"
 	if ! wait_for 10 test -e "$KNO_TMP/$id.ready"; then
 		echo "udp $id: receiver did not start"
 		return 1
 	fi
-	if ! timeout 300 ip netns exec "$srcns" python3 "$py" send "$daddr" "$dport" \
+	if ! timeout 300 ip netns exec "$srcns" python3 "$py" send "$daddr" "$cport" \
 		"$KNO_TMP/$id.in" --sport "$sport" --stats "$KNO_TMP/$id.stats" "$@"; then
 		rc=1
 	fi
@@ -890,4 +908,85 @@ assert_atleast()
 	fi
 	echo "FAIL: $1 = $2, expected >= $3"
 	return 1
+}
+
+# --------------------------------------------- standard flowtable router ---
+
+FT_TABLE=kno_ft
+FT_FAMILY=
+
+# ft_router_ruleset FAMILY [FLOWTABLE_EXTRA [FORWARD_EXTRA]]: (re)load in
+# NS_R the table FAMILY $FT_TABLE with flowtable ft (hook ingress priority 0,
+# devices $RDEV_C and $RDEV_S, plus FLOWTABLE_EXTRA lines such as
+# "counter"), and a forward chain that runs FORWARD_EXTRA first, then
+# "meta l4proto { tcp, udp } flow add @ft" and counts every forwarded
+# tcp/udp packet in the named counter "routed" (read it with
+# ft_routed_counter). The chain also counts ct state invalid (counter
+# "invalid"), which keeps conntrack on even under KNO_TEST_BREAK=noflowadd.
+ft_router_ruleset()
+{
+	[ -n "$FT_FAMILY" ] && ip netns exec "$NS_R" nft delete table "$FT_FAMILY" "$FT_TABLE" 2>/dev/null
+	FT_FAMILY=$1
+	nft_load "$NS_R" <<EOF
+table $FT_FAMILY $FT_TABLE {
+	flowtable ft {
+		hook ingress priority 0
+		devices = { $RDEV_C, $RDEV_S }
+		${2:-}
+	}
+
+	counter routed { }
+	counter invalid { }
+
+	chain forward {
+		type filter hook forward priority 0; policy accept;
+		${3:-}
+		ct state invalid counter name invalid
+		meta l4proto { tcp, udp } $(flow_add_stmt @ft)
+		meta l4proto { tcp, udp } counter name routed
+	}
+}
+EOF
+}
+
+# ft_routed_counter: print "PACKETS BYTES" of the router's routed counter.
+ft_routed_counter()
+{
+	nft_counter "$NS_R" "$FT_FAMILY" "$FT_TABLE" routed
+}
+
+ft_routed_reset()
+{
+	nft_counter_reset "$NS_R" "$FT_FAMILY" "$FT_TABLE" routed
+}
+
+# ft_check_offload PROTO IPVER SPORT DPORT SIZE: after a transfer of SIZE
+# bytes, the router's forward chain saw at least one packet of the flow but
+# fewer than SIZE/4 bytes, and conntrack on the router shows [OFFLOAD] for
+# the flow (original tuple ports SPORT -> DPORT).
+ft_check_offload()
+{
+	local proto=$1 fam=ipv$2 sport=$3 dport=$4 size=$5 rc=0 pk by
+
+	read -r pk by <<<"$(ft_routed_counter)"
+	echo "forward chain: ${pk:-?} packets, ${by:-?} bytes for $size bytes transferred"
+	assert_below "forward-chain bytes" "${by:-999999999}" $((size / 4)) || rc=1
+	assert_atleast "forward-chain packets (flow seen before offload)" "${pk:-0}" 1 || rc=1
+	if ct_is_offloaded "$NS_R" "$fam" "$proto" "$sport" "$dport"; then
+		echo "ok: [OFFLOAD] while live: $(ct_get "$NS_R" "$fam" "$proto" "$sport" "$dport")"
+	else
+		echo "FAIL: no [OFFLOAD] on the live flow: $(ct_get "$NS_R" "$fam" "$proto" "$sport" "$dport")"
+		rc=1
+	fi
+	return $rc
+}
+
+# snmp_counter NS NAME: absolute value of a /proc/net/snmp{,6} or netstat
+# counter (e.g. TcpInCsumErrors, UdpInCsumErrors, Udp6InCsumErrors).
+snmp_counter()
+{
+	local v
+
+	v=$(ip netns exec "$1" nstat -asz "$2" 2>/dev/null | awk -v n="$2" '$1 == n { print $2 }')
+	echo "${v:-0}"
 }
