@@ -27,8 +27,13 @@ ln -sfn /run /var/run 2>/dev/null
 hostname kno-vm
 ip link set lo up
 
-# Kernel messages go to the console as they happen; keep them all.
-echo 8 > /proc/sys/kernel/printk
+# Kernel messages go to the console as they happen; keep them all, unless
+# the console is meant for people (vm.sh -q). dmesg.log gets them anyway.
+if grep -qw kno.quiet=1 /proc/cmdline; then
+	echo 1 > /proc/sys/kernel/printk
+else
+	echo 8 > /proc/sys/kernel/printk
+fi
 # A hung job must not hang the VM forever; vm.sh also has a host timeout.
 echo 120 > /proc/sys/kernel/hung_task_timeout_secs 2>/dev/null
 
@@ -44,5 +49,8 @@ dmesg > "$out/dmesg.log" 2>&1
 echo "$rc" > "$out/rc"
 sync
 echo "vm-guest: job exited with $rc"
+# Power off, then wait without executing anything from the host root,
+# which goes away underneath us.
+mkfifo /run/vm-halt && exec 3<> /run/vm-halt
 echo o > /proc/sysrq-trigger
-sleep 60
+read -r -t 120 -u 3 _

@@ -10,6 +10,8 @@
 #   -i ours    install build/KVER/*.ko into the guest's updates/ first (default)
 #   -i intree  leave the kernel's own flowtable modules in place
 #   -v         copy the whole console to stdout (default: only test lines)
+#   -q         quiet kernel console (kernel messages still land in dmesg.log,
+#              which is checked for splats too)
 #
 # The command runs in the repository root as root. Its exit code becomes the
 # exit code of vm.sh, except that any kernel splat (WARNING, BUG, Oops, KASAN,
@@ -27,9 +29,10 @@ mem=2048
 cpus=2
 verbose=0
 
-usage() { sed -n '5,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '5,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
-while getopts "k:i:t:o:m:c:vh" opt; do
+quiet=0
+while getopts "k:i:t:o:m:c:vqh" opt; do
 	case "$opt" in
 	k) kver=$OPTARG ;;
 	i) impl=$OPTARG ;;
@@ -38,6 +41,7 @@ while getopts "k:i:t:o:m:c:vh" opt; do
 	m) mem=$OPTARG ;;
 	c) cpus=$OPTARG ;;
 	v) verbose=1 ;;
+	q) quiet=1 ;;
 	*) usage ;;
 	esac
 done
@@ -90,6 +94,7 @@ fi
 append="console=ttyS0,115200 panic=-1 printk.time=1 mitigations=off"
 append="$append rcupdate.rcu_cpu_stall_timeout=60 tsc=reliable"
 append="$append kno.guest=$top/scripts/vm-guest.sh kno.out=$out"
+[ "$quiet" = 1 ] && append="$append quiet loglevel=1 kno.quiet=1"
 
 console=$out/console.log
 : > "$console"
