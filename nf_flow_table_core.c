@@ -35,8 +35,9 @@
 #include <net/netfilter/nf_conntrack_tuple.h>
 #include "nf_flow_table_internal.h"
 
-static DEFINE_MUTEX(kno_flowtables_lock);
-static LIST_HEAD(kno_flowtables);
+/* Protects kno_flowtables, walked from process context only. */
+DEFINE_MUTEX(kno_flowtables_lock);
+LIST_HEAD(kno_flowtables);
 static struct kmem_cache *kno_flow_cache __read_mostly;
 
 /* How often the GC visits every flow of a flowtable. */
@@ -848,12 +849,22 @@ EXPORT_SYMBOL_GPL(nf_flow_table_free);
 
 static int __net_init kno_net_init(struct net *net)
 {
+	int err;
+
 	net->ft.stat = alloc_percpu(struct nf_flow_table_stat);
-	return net->ft.stat ? 0 : -ENOMEM;
+	if (!net->ft.stat)
+		return -ENOMEM;
+	err = kno_proc_init(net);
+	if (err < 0) {
+		free_percpu(net->ft.stat);
+		net->ft.stat = NULL;
+	}
+	return err;
 }
 
 static void __net_exit kno_net_exit(struct net *net)
 {
+	kno_proc_fini(net);
 	free_percpu(net->ft.stat);
 	net->ft.stat = NULL;
 }

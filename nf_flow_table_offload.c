@@ -45,6 +45,7 @@
 #include <net/netfilter/nf_conntrack_acct.h>
 #include <net/netfilter/nf_conntrack_core.h>
 #include <net/netfilter/nf_conntrack_tuple.h>
+#include <linux/seq_file.h>
 #include "nf_flow_table_internal.h"
 
 /* Upper bound of actions per rule: IPv6 + SNAT + DNAT + QinQ needs 17. */
@@ -799,6 +800,19 @@ struct kno_hw_counters {
 };
 
 static struct kno_hw_counters kno_hw_count;
+
+/* For the flow inspector. */
+void kno_offload_show(struct seq_file *seq)
+{
+	seq_printf(seq,
+		   "hw replace_ok %lld replace_fail %lld replace_nospc %lld replace_busy %lld destroy %lld stats %lld\n",
+		   (s64)atomic64_read(&kno_hw_count.replace_ok),
+		   (s64)atomic64_read(&kno_hw_count.replace_fail),
+		   (s64)atomic64_read(&kno_hw_count.replace_nospc),
+		   (s64)atomic64_read(&kno_hw_count.replace_busy),
+		   (s64)atomic64_read(&kno_hw_count.destroy),
+		   (s64)atomic64_read(&kno_hw_count.stats));
+}
 
 static void kno_hw_backoff(struct flow_offload *flow, int err)
 {

@@ -59,7 +59,11 @@ enum kno_flow_flags {
 /* Grace period of a CLOSING flow before it is torn down, in jiffies. */
 #define KNO_FLOW_CLOSING_GRACE	(2 * HZ)
 
-/* nf_flow_table_core.c */
+struct seq_file;
+
+/* nf_flow_table_core.c: every initialised flowtable, process context */
+extern struct mutex kno_flowtables_lock;
+extern struct list_head kno_flowtables;
 bool kno_flow_refresh_needed(const struct flow_offload *flow, u32 timeout);
 void kno_flow_closing(struct nf_flowtable *flow_table,
 		      struct flow_offload *flow);
@@ -69,6 +73,11 @@ void kno_offload_gc_step(struct nf_flowtable *flow_table,
 			 struct flow_offload *flow);
 void kno_offload_refresh(struct nf_flowtable *flow_table,
 			 struct flow_offload *flow, bool force);
+void kno_offload_show(struct seq_file *seq);
+
+/* nf_flow_table_procfs.c */
+int kno_proc_init(struct net *net);
+void kno_proc_fini(struct net *net);
 
 /* nf_flow_table_xdp.c (kernels with the XDP flowtable lookup) */
 #ifdef KNO_HAVE_FLOWTABLE_XDP
