@@ -454,6 +454,7 @@ topo_router()
 		ip -n "$NS_H" addr add "$H6S/64" dev veth1 nodad
 		ip -n "$NS_H" link set veth0 up
 		ip -n "$NS_H" link set veth1 up
+		ip -n "$NS_R" link set veth1 up
 		ip -n "$NS_R" route add 198.51.100.0/24 via "$H4R"
 		ip -n "$NS_R" route add 2001:db8:2::/64 via "$H6R"
 		ip -n "$NS_H" route add default via "$R4H"
