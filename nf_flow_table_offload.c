@@ -1085,20 +1085,26 @@ void nf_flow_offload_del(struct nf_flowtable *flowtable,
 	kno_queue_flow(flowtable, flow, KNO_Q_DESTROY);
 }
 
+/* Ask hardware for counters this long before the flow would expire. */
+#define KNO_HW_STATS_MARGIN	(3 * HZ)
+
 /**
  * nf_flow_offload_stats - refresh the flow from hardware counters if due
  * @flowtable: the flowtable
  * @flow: the flow
  *
- * Queried once a quarter of the idle timeout is left, which keeps active
- * hardware flows alive with few driver calls.
+ * Queried once a quarter of the idle timeout is left (at least
+ * KNO_HW_STATS_MARGIN, which covers a GC period and a queued request), so
+ * active hardware flows stay alive with few driver calls.
  */
 void nf_flow_offload_stats(struct nf_flowtable *flowtable,
 			   struct flow_offload *flow)
 {
 	s32 left = nf_flow_timeout_delta(READ_ONCE(flow->timeout));
+	s32 margin = max_t(s32, flow_offload_get_timeout(flow) / 4,
+			   KNO_HW_STATS_MARGIN);
 
-	if (left > (s32)(flow_offload_get_timeout(flow) / 4))
+	if (left > margin)
 		return;
 	kno_queue_flow(flowtable, flow, KNO_Q_STATS);
 }
