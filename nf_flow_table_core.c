@@ -241,14 +241,14 @@ static u32 kno_key_hash(const struct flow_offload_tuple *t, u32 seed)
 {
 	const u32 *w = (const u32 *)t;
 
-	BUILD_BUG_ON(KNO_TUPLE_KEYLEN != KNO_TUPLE_KEY_U64 * sizeof(u64) + 2);
+	BUILD_BUG_ON(offsetof(struct flow_offload_tuple, __hash) !=
+		     KNO_TUPLE_KEY_U64 * sizeof(u64) + 2);
 	BUILD_BUG_ON(offsetof(struct flow_offload_tuple, src_port) != 32);
 
 	/* w[8]: ports, w[9]: iifidx, w[10..11]: protos and encapsulation */
 	seed ^= w[9] ^ w[10] ^ jhash_2words(w[11], *kno_key_tail(t), 0);
 	if (t->l3proto == NFPROTO_IPV4)
-		return jhash_3words(t->src_v4.s_addr, t->dst_v4.s_addr, w[8],
-				    seed);
+		return jhash_3words(w[0], w[4], w[8], seed);
 	return jhash2(w, 9, seed);
 }
 
@@ -891,31 +891,58 @@ EXPORT_SYMBOL_GPL(nf_flow_table_free);
 /* Module                                                              */
 /* ------------------------------------------------------------------ */
 
+/*
+ * Per netns: the pending-work counters (net->ft.stat) and the proc files.
+ * The counters outlive the exit of this pernet subsystem by an RCU grace
+ * period, see kno_stat_add(): flowtables of the dying netns may be torn
+ * down by nf_tables after us. kno_net::stat keeps the pointer meanwhile.
+ */
+struct kno_net {
+	struct nf_flow_table_stat __percpu *stat;
+};
+
+static unsigned int kno_net_id __read_mostly;
+
 static int __net_init kno_net_init(struct net *net)
 {
+	struct nf_flow_table_stat __percpu *stat;
 	int err;
 
-	net->ft.stat = alloc_percpu(struct nf_flow_table_stat);
-	if (!net->ft.stat)
+	stat = alloc_percpu(struct nf_flow_table_stat);
+	if (!stat)
 		return -ENOMEM;
 	err = kno_proc_init(net);
 	if (err < 0) {
-		free_percpu(net->ft.stat);
-		net->ft.stat = NULL;
+		free_percpu(stat);
+		return err;
 	}
-	return err;
+	net->ft.stat = stat;
+	return 0;
 }
 
-static void __net_exit kno_net_exit(struct net *net)
+static void __net_exit kno_net_exit_batch(struct list_head *net_list)
 {
-	kno_proc_fini(net);
-	free_percpu(net->ft.stat);
-	net->ft.stat = NULL;
+	struct kno_net *kn;
+	struct net *net;
+
+	list_for_each_entry(net, net_list, exit_list) {
+		kno_proc_fini(net);
+		kn = net_generic(net, kno_net_id);
+		kn->stat = net->ft.stat;
+		WRITE_ONCE(net->ft.stat, NULL);
+	}
+	synchronize_rcu();
+	list_for_each_entry(net, net_list, exit_list) {
+		kn = net_generic(net, kno_net_id);
+		free_percpu(kn->stat);
+	}
 }
 
 static struct pernet_operations kno_net_ops = {
-	.init	= kno_net_init,
-	.exit	= kno_net_exit,
+	.init		= kno_net_init,
+	.exit_batch	= kno_net_exit_batch,
+	.id		= &kno_net_id,
+	.size		= sizeof(struct kno_net),
 };
 
 static int __init nf_flow_table_module_init(void)

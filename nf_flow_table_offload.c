@@ -958,10 +958,20 @@ static struct kno_queue kno_queues[KNO_Q_MAX];
 static struct workqueue_struct *kno_offload_wq;
 static DECLARE_RWSEM(kno_offload_rwsem);
 
+/*
+ * Count pending work in the flowtable's netns. A netns on its way out may
+ * have released its counters already (its flowtables can be destroyed
+ * after our pernet exit ran): then there is nothing to count. The pointer
+ * is cleared before an RCU grace period and freed after it.
+ */
 static void kno_stat_add(struct nf_flowtable *ft, enum kno_queue_id q, int d)
 {
-	struct nf_flow_table_stat __percpu *stat = read_pnet(&ft->net)->ft.stat;
+	struct nf_flow_table_stat __percpu *stat;
 
+	rcu_read_lock();
+	stat = READ_ONCE(read_pnet(&ft->net)->ft.stat);
+	if (!stat)
+		goto out;
 	switch (q) {
 	case KNO_Q_REPLACE:
 		this_cpu_add(stat->count_wq_add, d);
@@ -973,6 +983,8 @@ static void kno_stat_add(struct nf_flowtable *ft, enum kno_queue_id q, int d)
 		this_cpu_add(stat->count_wq_stats, d);
 		break;
 	}
+out:
+	rcu_read_unlock();
 }
 
 /*
