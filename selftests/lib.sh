@@ -206,8 +206,11 @@ cleanup()
 
 	[ "$_cleanup_done" = 1 ] && return 0
 	_cleanup_done=1
-	# Release any sender that still holds a connection open.
-	touch "$KNO_TMP"/*.gate 2>/dev/null
+	# Release any sender that still holds a connection open: every
+	# transfer ID.in may have a sender waiting for its ID.gate.
+	for i in "$KNO_TMP"/*.in; do
+		[ -e "$i" ] && touch "${i%.in}.gate"
+	done
 	for ((i = ${#_defer_cmds[@]} - 1; i >= 0; i--)); do
 		eval "${_defer_cmds[$i]}" >/dev/null 2>&1
 	done
