@@ -217,7 +217,12 @@ t_release()
 		echo "FAIL: still [OFFLOAD] 30 s after the tc rules were deleted"
 		rc=1
 	fi
-	kill "$(cat "$KNO_TMP/$id.spid")" "$(cat "$KNO_TMP/$id.rpid")" 2>/dev/null
+	# The connection cannot close any more: release the sender (it exits
+	# at the end of its input) and stop the receiver.
+	touch "$KNO_TMP/$id.gate"
+	kill "$(cat "$KNO_TMP/$id.rpid")" 2>/dev/null
+	wait_pid_timeout 20 "$(cat "$KNO_TMP/$id.spid")"
+	wait_pid_timeout 5 "$(cat "$KNO_TMP/$id.rpid")"
 	if wait_for 30 rmmod act_ct 2>/dev/null; then
 		echo "ok: act_ct unloaded"
 	else
