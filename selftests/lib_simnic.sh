@@ -82,6 +82,7 @@ sim_knobs_reset()
 	sim_knob flush_on_unbind 0
 	sim_knob ipv6_nat 1
 	sim_knob stats_frozen 0
+	sim_knob strict_keys 0
 	for c in replace destroy stats bind; do
 		sim_fail "$c" "0 5 0"
 	done
@@ -90,6 +91,16 @@ sim_knobs_reset()
 	stats) sim_knob stats_frozen 1 ;;
 	flush) sim_knob flush_on_unbind 1 ;;
 	esac
+}
+
+# sim_is "CMD [ARG...]" OP VALUE: run CMD now and compare its output with
+# test(1), for wait_for (whose arguments are expanded only once).
+sim_is()
+{
+	local v
+
+	v=$(eval "$1")
+	test "${v:-x}" "$2" "$3" 2>/dev/null
 }
 
 # sim_port_get PORT KEY: a field of the port's line in "ports".
@@ -218,6 +229,11 @@ sim_topo()
 	ip -n "$NS_S" route add default via "$R4S"
 	ip -n "$NS_S" route add default via "$R6S"
 	_ns_forwarding "$NS_R"
+	# Flows sit idle between the set-up and the bulk phase of a test, for
+	# longer than the default 30 s when the machine is busy; an idle flow
+	# would (correctly) expire and come back as a new one.
+	ip netns exec "$NS_R" sysctl -qw net.netfilter.nf_flowtable_tcp_timeout=300 \
+		net.netfilter.nf_flowtable_udp_timeout=300 2>/dev/null
 
 	wait_for 10 ip netns exec "$NS_C" ping -q -c 1 -W 1 "$S4" >/dev/null ||
 		{ echo "sim_topo: client cannot ping $S4"; return 1; }
@@ -280,10 +296,12 @@ EOF
 # sim_tcp_start ID SRCNS DSTNS DADDR DPORT SIZE1 SIZE2 [SPORT [TIMEOUT_S]]
 # One TCP connection that sends SIZE1 bytes, waits for sim_tcp_go, sends
 # SIZE2 more bytes and stays open until sim_tcp_finish. Sets XFER_SPORT.
+# The receiver listens on DPORT, or on SIM_LPORT when that is set (DNAT).
 sim_tcp_start()
 {
 	local id=$1 srcns=$2 dstns=$3 daddr=$4 dport=$5 s1=$6 s2=$7
 	local sport=${8:-$(random_port)} t=${9:-300} fam pid laddr
+	local lport=${SIM_LPORT:-$5}
 
 	fam=$(_addr_family_opt "$daddr")
 	XFER_SPORT=$sport
@@ -293,10 +311,10 @@ sim_tcp_start()
 	rm -f "$KNO_TMP/$id.out" "$KNO_TMP/$id.go.gate" "$KNO_TMP/$id.gate"
 	echo "$t" >"$KNO_TMP/$id.timeout"
 	bg_start pid timeout "$t" ip netns exec "$dstns" \
-		socat -u "TCP$fam-LISTEN:$dport,reuseaddr" "OPEN:$KNO_TMP/$id.out,creat,trunc"
+		socat -u "TCP$fam-LISTEN:$lport,reuseaddr" "OPEN:$KNO_TMP/$id.out,creat,trunc"
 	echo "$pid" >"$KNO_TMP/$id.rpid"
-	if ! wait_for 10 _tcp_listening "$dstns" "$dport"; then
-		echo "sim_tcp_start $id: no listener on port $dport in $dstns"
+	if ! wait_for 10 _tcp_listening "$dstns" "$lport"; then
+		echo "sim_tcp_start $id: no listener on port $lport in $dstns"
 		return 1
 	fi
 	[ "$fam" = 6 ] && laddr="[$daddr]" || laddr=$daddr
@@ -335,11 +353,168 @@ sim_tcp_go()
 	touch "$KNO_TMP/$1.go.gate"
 }
 
+# sim_tcp_kill ID: stop both ends of a connection without checking anything.
+sim_tcp_kill()
+{
+	local f
+
+	touch "$KNO_TMP/$1.go.gate" "$KNO_TMP/$1.gate"
+	for f in "$KNO_TMP/$1.spid" "$KNO_TMP/$1.rpid"; do
+		[ -r "$f" ] && kill "$(cat "$f")" 2>/dev/null
+	done
+	return 0
+}
+
+# sim_ns_del NS...: kill what runs in the namespaces, then delete them.
+sim_ns_del()
+{
+	local ns pid
+
+	for ns in "$@"; do
+		[ -n "$ns" ] || continue
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do
+			kill "$pid" 2>/dev/null
+		done
+		ip netns del "$ns" 2>/dev/null
+	done
+	return 0
+}
+
 # sim_tcp_finish ID: close (FIN), wait for both ends, cmp everything.
 sim_tcp_finish()
 {
 	sim_tcp_go "$1"
 	tcp_finish "$1"
+}
+
+# sim_udp_transfer ID SRCNS DSTNS DADDR DPORT LPORT SIZE SPORT [OPTS...]
+# lib.sh's udp_transfer with the receiver on LPORT instead of DPORT (DNAT).
+sim_udp_transfer()
+{
+	local id=$1 srcns=$2 dstns=$3 daddr=$4 dport=$5 lport=$6 size=$7 sport=$8
+	local py rpid rc=0 bind=0.0.0.0
+
+	shift 8
+	py=$(_udp_tool)
+	make_file "$KNO_TMP/$id.in" "$size"
+	rm -f "$KNO_TMP/$id.out" "$KNO_TMP/$id.ready"
+	[ "$(_addr_family_opt "$daddr")" = 6 ] && bind=::
+	bg_start rpid timeout 300 ip netns exec "$dstns" python3 "$py" recv "$bind" "$lport" \
+		"$KNO_TMP/$id.out" "$KNO_TMP/$id.ready"
+	if ! wait_for 10 test -e "$KNO_TMP/$id.ready"; then
+		echo "udp $id: receiver did not start"
+		return 1
+	fi
+	if ! timeout 300 ip netns exec "$srcns" python3 "$py" send "$daddr" "$dport" \
+		"$KNO_TMP/$id.in" --sport "$sport" --stats "$KNO_TMP/$id.stats" "$@"; then
+		rc=1
+	fi
+	wait_pid_timeout 60 "$rpid" || { echo "udp $id: receiver rc $?"; rc=1; }
+	if ! cmp -s "$KNO_TMP/$id.in" "$KNO_TMP/$id.out"; then
+		echo "udp $id: received data differs: sent $size, received $(file_size "$KNO_TMP/$id.out") bytes"
+		rc=1
+	fi
+	return $rc
+}
+
+# The UDP ping tool: "echo" answers every datagram until its deadline;
+# "ping" sends one datagram every INTERVAL seconds for DURATION seconds
+# from SPORT and counts the answers (printed as "sent N answered N").
+_sim_ping_tool()
+{
+	local py=$KNO_TMP/kno_ping.py
+
+	[ -r "$py" ] || cat >"$py" <<'EOF2'
+# SPDX-License-Identifier: GPL-2.0
+import socket, sys, time
+
+def fam(a):
+    return socket.AF_INET6 if ":" in a else socket.AF_INET
+
+if sys.argv[1] == "echo":
+    addr, port, dur, ready = sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
+    s = socket.socket(fam(addr), socket.SOCK_DGRAM)
+    s.bind((addr, port))
+    open(ready, "w").close()
+    end = time.monotonic() + dur
+    s.settimeout(0.5)
+    while time.monotonic() < end:
+        try:
+            d, peer = s.recvfrom(65535)
+        except socket.timeout:
+            continue
+        s.sendto(d, peer)
+    sys.exit(0)
+
+addr, port, sport, dur, ival = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
+s = socket.socket(fam(addr), socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::" if fam(addr) == socket.AF_INET6 else "0.0.0.0", sport))
+s.connect((addr, port))
+s.setblocking(False)
+sent = answered = 0
+end = time.monotonic() + dur
+nxt = time.monotonic()
+while time.monotonic() < end:
+    now = time.monotonic()
+    if now >= nxt:
+        try:
+            s.send(b"%08d" % sent + b"x" * 200)
+            sent += 1
+        except OSError:
+            pass
+        nxt += ival
+    try:
+        while True:
+            s.recv(65535)
+            answered += 1
+    except (BlockingIOError, ConnectionRefusedError):
+        pass
+    time.sleep(min(0.02, max(0.0, nxt - time.monotonic())))
+time.sleep(0.5)
+try:
+    while True:
+        s.recv(65535)
+        answered += 1
+except (BlockingIOError, ConnectionRefusedError):
+    pass
+print("sent %d answered %d" % (sent, answered))
+sys.exit(0 if sent and answered >= sent * 9 // 10 else 1)
+EOF2
+	echo "$py"
+}
+
+# sim_ping_start ID SRCNS DSTNS DADDR DPORT SPORT DURATION_S [INTERVAL_S]:
+# an echo server in DSTNS and a pinger in SRCNS, both in the background.
+# sim_ping_wait ID waits for the pinger and prints its result.
+sim_ping_start()
+{
+	local id=$1 srcns=$2 dstns=$3 daddr=$4 dport=$5 sport=$6 dur=$7 ival=${8:-0.1}
+	local py pid bind=0.0.0.0
+
+	py=$(_sim_ping_tool)
+	[ "$(_addr_family_opt "$daddr")" = 6 ] && bind=::
+	rm -f "$KNO_TMP/$id.ready"
+	bg_start pid timeout $((dur + 60)) ip netns exec "$dstns" python3 "$py" echo "$bind" \
+		"$dport" $((dur + 30)) "$KNO_TMP/$id.ready"
+	wait_for 20 test -e "$KNO_TMP/$id.ready" || { echo "ping $id: no echo server"; return 1; }
+	bg_start pid timeout $((dur + 60)) ip netns exec "$srcns" python3 "$py" ping "$daddr" \
+		"$dport" "$sport" "$dur" "$ival" >"$KNO_TMP/$id.ping" 2>&1
+	echo "$pid" >"$KNO_TMP/$id.ppid"
+}
+
+sim_ping_wait()
+{
+	local rc=0
+
+	wait_pid_timeout 600 "$(cat "$KNO_TMP/$1.ppid")" || rc=1
+	cat "$KNO_TMP/$1.ping"
+	return $rc
+}
+
+sim_ping_running()
+{
+	kill -0 "$(cat "$KNO_TMP/$1.ppid")" 2>/dev/null
 }
 
 # ------------------------------------------------------------------ proof ---
@@ -359,12 +534,7 @@ sim_wait_hw()
 	if ! wait_for "${6:-20}" sim_flow_ok "$1" "$2" "$3" "$4" "$5"; then
 		echo "FAIL: flow $2 $3 -> $4 not in hardware within ${6:-20}s"
 		echo "conntrack: $(ct_get "$NS_R" "$1" "$2" "$3" "$4")"
-		echo "sim rules:"
-		sim_rules
-		echo "sim ports:"
-		grep -E "^port=(r0|r1) " "$SIM_DBG/ports" | tr ' ' '\n' |
-			grep -E "^(port|rules|ft_blocks|ft_replace|hw_)" | tr '\n' ' '
-		echo
+		sim_dump
 		return 1
 	fi
 	echo "in hardware: $(ct_get "$NS_R" "$1" "$2" "$3" "$4")"
@@ -375,12 +545,15 @@ sim_wait_hw()
 # stack saw packets, and the flow's rule counters, as SNAP_NAME_* variables.
 sim_snap()
 {
-	local n=$1 cport=$2 v
+	local n=$1 cport=$2 v cnt
 
-	read -r v _ < <(nft_counter "$NS_R" inet "$SIM_TABLE" routed)
-	printf -v "SNAP_${n}_fwd" '%s' "${v:-x}"
-	for v in all_c all_s l4_c l4_s; do
-		read -r "SNAP_${n}_$v" _ < <(nft_counter "$NS_R" netdev "$SIM_CNT_TABLE" "$v")
+	# One nft call per table: counters listed as "counter NAME {" lines
+	# followed by "packets N bytes N".
+	cnt=$( { ip netns exec "$NS_R" nft list counters table inet "$SIM_TABLE"
+		ip netns exec "$NS_R" nft list counters table netdev "$SIM_CNT_TABLE"; } 2>/dev/null |
+		awk '/counter [a-z0-9_]+ \{/ { n = $2 } /packets/ { print n, $2 }')
+	for v in routed all_c all_s l4_c l4_s; do
+		printf -v "SNAP_${n}_$v" '%s' "$(echo "$cnt" | awk -v k="$v" '$1 == k { print $2 }')"
 	done
 	printf -v "SNAP_${n}_rx_c" '%s' "$(sim_port_get "$RDEV_C" rx_packets)"
 	printf -v "SNAP_${n}_rx_s" '%s' "$(sim_port_get "$RDEV_S" rx_packets)"
@@ -390,13 +563,34 @@ sim_snap()
 	printf -v "SNAP_${n}_rp_c" '%s' "$(sim_rule_get "$RDEV_C" "$cport" packets)"
 	printf -v "SNAP_${n}_rb_s" '%s' "$(sim_rule_get "$RDEV_S" "$cport" bytes)"
 	printf -v "SNAP_${n}_rp_s" '%s' "$(sim_rule_get "$RDEV_S" "$cport" packets)"
+	printf -v "SNAP_${n}_id_c" '%s' "$(sim_rule_get "$RDEV_C" "$cport" id)"
+	printf -v "SNAP_${n}_id_s" '%s' "$(sim_rule_get "$RDEV_S" "$cport" id)"
 }
 
+# sim_dump: the sim's state, for diagnostics.
+sim_dump()
+{
+	echo "sim rules:"
+	sim_rules
+	echo "sim errors:"
+	cat "$SIM_DBG/errors"
+	echo "sim ports (non-zero fields):"
+	grep -E "^port=($RDEV_C|$RDEV_S) " "$SIM_DBG/ports" | tr ' ' '\n' |
+		grep -E "^(port|rules|ft_|hw_|rx_|orphaned|flushed|vlan)" | grep -v "=0$" |
+		tr '\n' ' '
+	echo
+}
+
+# _snap NAME KEY: a snapshot value; "0" when it is missing or not a
+# number (sim_hw_proof then fails on the difference, not on a shell error).
 _snap()
 {
 	local v="SNAP_$1_$2"
 
-	echo "${!v:-0}"
+	case "${!v:-}" in
+	'' | *[!0-9]*) echo 0 ;;
+	*) echo "${!v}" ;;
+	esac
 }
 
 # sim_hw_proof A B SIZE DIR: between snapshots A and B, SIZE payload bytes
@@ -410,9 +604,19 @@ _snap()
 #    ports' hardware-forwarded counters grew accordingly.
 sim_hw_proof()
 {
-	local a=$1 b=$2 size=$3 dir=$4 rc=0 k d bytes pk hw in
+	local a=$1 b=$2 size=$3 dir=$4 rc=0 k d bytes pk hw in v
 
-	for k in fwd l4_c l4_s; do
+	for k in routed l4_c l4_s rx_c rx_s; do
+		for v in "SNAP_${a}_$k" "SNAP_${b}_$k"; do
+			case "${!v:-}" in
+			'' | *[!0-9]*)
+				echo "FAIL: snapshot value $v is '${!v:-}'"
+				rc=1
+				;;
+			esac
+		done
+	done
+	for k in routed l4_c l4_s; do
 		d=$(($(_snap "$b" $k) - $(_snap "$a" $k)))
 		if [ "$d" -ne 0 ]; then
 			echo "FAIL: counter $k grew by $d packets (router stack saw the flow)"
@@ -445,5 +649,13 @@ sim_hw_proof()
 	assert_below "rule bytes" "$bytes" $((size * 5 / 4 + 65536)) || rc=1
 	assert_atleast "port hw_fwd_packets" "$hw" "$pk" || rc=1
 	assert_atleast "rule packets" "$pk" $((size / 1500)) || rc=1
+	for k in c s; do
+		if [ "$(_snap "$a" id_$k)" != "$(_snap "$b" id_$k)" ]; then
+			echo "FAIL: the rule on the $k side changed from id $(_snap "$a" id_$k)" \
+				"to $(_snap "$b" id_$k) (destroyed and re-created)"
+			rc=1
+		fi
+	done
+	[ "$rc" = 0 ] || sim_dump
 	return $rc
 }

@@ -217,8 +217,15 @@ struct kno_sim_port {
 	u64 unbinds[KNO_SIM_BLOCK_NUM];
 	u64 bind_failed[KNO_SIM_BLOCK_NUM];
 
+	/* Last refusal of a command (errno and extack text), lock. */
+	int ft_last_err;
+	const char *ft_last_msg;
+	int acl_last_err;
+	const char *acl_last_msg;
+
 	struct kno_sim_cmd_stats ft_cmd[KNO_SIM_CMD_NUM];
 	struct kno_sim_cmd_stats acl_cmd[KNO_SIM_CMD_NUM];
+	u64 vlan_unflagged;		/* VLAN keys missing from used_keys */
 	u64 orphaned;			/* rules whose egress port vanished */
 	u64 flushed;			/* rules flushed at unbind */
 };
@@ -237,6 +244,7 @@ struct kno_sim_config {
 	bool flush_on_unbind;
 	bool ipv6_nat;			/* accept IPv6 address mangles */
 	bool stats_frozen;		/* STATS reports nothing new */
+	bool strict_keys;		/* trust used_keys only */
 	struct kno_sim_fault fault[KNO_SIM_CMD_NUM];
 };
 

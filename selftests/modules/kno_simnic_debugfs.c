@@ -179,13 +179,34 @@ static int kno_sim_ports_show(struct seq_file *m, void *v)
 			   s[KNO_SIM_HW_ERRORS]);
 		kno_sim_show_cmd(m, "ft", port->ft_cmd);
 		kno_sim_show_cmd(m, "acl", port->acl_cmd);
-		seq_printf(m, " orphaned=%llu flushed=%llu\n", port->orphaned,
-			   port->flushed);
+		seq_printf(m, " vlan_unflagged=%llu orphaned=%llu flushed=%llu\n",
+			   port->vlan_unflagged, port->orphaned, port->flushed);
 	}
 	mutex_unlock(&kno_sim_lock);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(kno_sim_ports);
+
+/* The last command each port refused, with the reason it gave. */
+static int kno_sim_errors_show(struct seq_file *m, void *v)
+{
+	struct kno_sim_port *port;
+
+	mutex_lock(&kno_sim_lock);
+	list_for_each_entry(port, &kno_sim_ports, node) {
+		if (port->ft_last_err)
+			seq_printf(m, "port=%s type=ft errno=%d msg=%s\n",
+				   port->dev->name, port->ft_last_err,
+				   port->ft_last_msg ?: "-");
+		if (port->acl_last_err)
+			seq_printf(m, "port=%s type=acl errno=%d msg=%s\n",
+				   port->dev->name, port->acl_last_err,
+				   port->acl_last_msg ?: "-");
+	}
+	mutex_unlock(&kno_sim_lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(kno_sim_errors);
 
 static void kno_sim_show_addr(struct seq_file *m, const char *name, bool v4,
 			      const void *addr)
@@ -385,6 +406,7 @@ int kno_sim_debugfs_init(void)
 	debugfs_create_file("ports", 0400, d, NULL, &kno_sim_ports_fops);
 	debugfs_create_file("rules", 0400, d, NULL, &kno_sim_rules_fops);
 	debugfs_create_file("acl", 0400, d, NULL, &kno_sim_acl_fops);
+	debugfs_create_file("errors", 0400, d, NULL, &kno_sim_errors_fops);
 	debugfs_create_file("summary", 0400, d, NULL, &kno_sim_summary_fops);
 	debugfs_create_u32("capacity", 0600, d, &kno_sim_cfg.ft_capacity);
 	debugfs_create_u32("acl_capacity", 0600, d, &kno_sim_cfg.acl_capacity);
@@ -394,6 +416,7 @@ int kno_sim_debugfs_init(void)
 	debugfs_create_bool("ipv6_nat", 0600, d, &kno_sim_cfg.ipv6_nat);
 	debugfs_create_bool("stats_frozen", 0600, d,
 			    &kno_sim_cfg.stats_frozen);
+	debugfs_create_bool("strict_keys", 0600, d, &kno_sim_cfg.strict_keys);
 	for (i = 0; i < KNO_SIM_CMD_NUM; i++) {
 		snprintf(name, sizeof(name), "fail_%s", kno_sim_cmd_names[i]);
 		debugfs_create_file(name, 0600, d, &kno_sim_cfg.fault[i],

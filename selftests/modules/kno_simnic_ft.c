@@ -143,6 +143,23 @@ struct kno_sim_ft_imgs {
 	bool ip_used, l4_used;
 };
 
+/*
+ * nf_flow_table_offload.c (6.1 and 6.12) fills the VLAN and CVLAN keys and
+ * their dissector offsets but does not set their bits in used_keys. Unless
+ * strict_keys is on, a key whose offset is set counts as present.
+ */
+static bool kno_sim_ft_vlan_key(struct kno_sim_port *port,
+				struct flow_rule *fr,
+				enum flow_dissector_key_id id)
+{
+	if (flow_rule_match_key(fr, id))
+		return true;
+	if (READ_ONCE(kno_sim_cfg.strict_keys) || !fr->match.dissector->offset[id])
+		return false;
+	port->vlan_unflagged++;
+	return true;
+}
+
 static int kno_sim_ft_parse_match(struct kno_sim_port *port,
 				  struct flow_rule *fr,
 				  struct kno_sim_ft_rule *rule,
@@ -153,6 +170,7 @@ static int kno_sim_ft_parse_match(struct kno_sim_port *port,
 	struct flow_match_control control;
 	struct flow_match_basic basic;
 	struct flow_match_ports ports;
+	bool vlan, cvlan;
 	u16 addr_type;
 
 	if (used & ~KNO_SIM_FT_KEYS) {
@@ -245,12 +263,13 @@ static int kno_sim_ft_parse_match(struct kno_sim_port *port,
 		return -EOPNOTSUPP;
 	}
 
-	if (flow_rule_match_key(fr, FLOW_DISSECTOR_KEY_CVLAN) &&
-	    !flow_rule_match_key(fr, FLOW_DISSECTOR_KEY_VLAN)) {
+	vlan = kno_sim_ft_vlan_key(port, fr, FLOW_DISSECTOR_KEY_VLAN);
+	cvlan = kno_sim_ft_vlan_key(port, fr, FLOW_DISSECTOR_KEY_CVLAN);
+	if (cvlan && !vlan) {
 		NL_SET_ERR_MSG_MOD(extack, "CVLAN without VLAN");
 		return -EOPNOTSUPP;
 	}
-	if (flow_rule_match_key(fr, FLOW_DISSECTOR_KEY_VLAN)) {
+	if (vlan) {
 		struct flow_dissector_key_vlan want = {};
 		struct flow_match_vlan m[2];
 		int i;
@@ -258,10 +277,9 @@ static int kno_sim_ft_parse_match(struct kno_sim_port *port,
 		want.vlan_id = VLAN_VID_MASK;
 		want.vlan_tpid = htons(0xffff);
 		flow_rule_match_vlan(fr, &m[0]);
-		if (flow_rule_match_key(fr, FLOW_DISSECTOR_KEY_CVLAN))
+		if (cvlan)
 			flow_rule_match_cvlan(fr, &m[1]);
-		key->n_vlans = flow_rule_match_key(fr, FLOW_DISSECTOR_KEY_CVLAN)
-			       ? 2 : 1;
+		key->n_vlans = cvlan ? 2 : 1;
 		for (i = 0; i < key->n_vlans; i++) {
 			if (memcmp(m[i].mask, &want, sizeof(want)) ||
 			    (m[i].key->vlan_tpid != htons(ETH_P_8021Q) &&
@@ -561,26 +579,33 @@ static noinline int kno_sim_ft_replace(struct kno_sim_binding *b,
 		rule->lastused = READ_ONCE(old->lastused);
 		rule->rep_packets = old->rep_packets;
 		rule->rep_bytes = old->rep_bytes;
-		kno_sim_ft_rule_free(old);
 	} else {
 		rule->id = ++kno_sim_rule_seq;
 		rule->installed = jiffies;
 		rule->lastused = rule->installed;
 	}
+	/* Publish the new rule before the old one goes: the datapath
+	 * always finds one of them.
+	 */
 	list_add_tail(&rule->list, &port->ft_rules);
 	hlist_add_head_rcu(&rule->hnode,
 			   &port->ft_hash[rule->hash % KNO_SIM_FT_BUCKETS]);
 	port->n_ft_rules++;
-	if (port->n_ft_rules > port->max_ft_rules)
-		port->max_ft_rules = port->n_ft_rules;
 	if (++kno_sim_ft_total > kno_sim_ft_total_max)
 		kno_sim_ft_total_max = kno_sim_ft_total;
+	if (old)
+		kno_sim_ft_rule_free(old);
+	if (port->n_ft_rules > port->max_ft_rules)
+		port->max_ft_rules = port->n_ft_rules;
 	atomic_inc(&kno_sim_rule_objs);
 	st->ok++;
 	rule = NULL;
 	goto out;
 fail:
 	st->failed++;
+	port->ft_last_err = err;
+	/* extack messages are string literals of this module. */
+	port->ft_last_msg = extack && extack->_msg ? extack->_msg : NULL;
 out:
 	mutex_unlock(&kno_sim_lock);
 	kfree(rule);
@@ -751,6 +776,9 @@ static int kno_sim_bind(struct kno_sim_port *port, struct flow_block_offload *f,
 	b = kzalloc(sizeof(*b), GFP_KERNEL);
 	mutex_lock(&kno_sim_lock);
 	err = port->live ? 0 : -ENODEV;
+	/* Like a NIC with offload disabled: nothing to bind to. */
+	if (!err && !tc_can_offload(port->dev))
+		err = -EOPNOTSUPP;
 	if (!err)
 		err = kno_sim_fault_check(KNO_SIM_CMD_BIND);
 	if (!err && !b)
