@@ -53,12 +53,15 @@
 
 /* Re-push an installed entry at most this often when software sees it. */
 #define KNO_HW_REPUSH		(10 * HZ)
-/* Backoff after failed REPLACEs: base, doubling, cap. */
+/*
+ * Backoff after failed REPLACEs: base, doubling, cap. The cap bounds how
+ * long a flow stays in software after the driver recovers, so it is short.
+ */
 #define KNO_HW_RETRY_BASE	HZ
-#define KNO_HW_RETRY_MAX	(64 * HZ)
-/* ... and when the hardware table was full. */
-#define KNO_HW_NOSPC_BASE	(8 * HZ)
-#define KNO_HW_NOSPC_MAX	(256 * HZ)
+#define KNO_HW_RETRY_MAX	(8 * HZ)
+/* ... and when the hardware table was full: slots free up more slowly. */
+#define KNO_HW_NOSPC_BASE	(2 * HZ)
+#define KNO_HW_NOSPC_MAX	(32 * HZ)
 
 static unsigned int hw_queue_max = 8192;
 module_param(hw_queue_max, uint, 0644);
