@@ -50,12 +50,13 @@ traffic_loop()
 			rm -f "$KNO_TMP/$id".*
 		else
 			sport=$(random_port)
+			# (not in a command substitution: it waits for a child)
 			if sim_ping_start "$id" "$NS_C" "$NS_S" "$S6" "$port" "$sport" \
-				$((2 + RANDOM % 4)) 0.1 >/dev/null 2>&1 &&
-				out=$(sim_ping_wait "$id" 2>&1); then
-				echo "ok udp $id: $out" >>"$KNO_TMP/loop$n.res"
+				$((2 + RANDOM % 4)) 0.1 >"$KNO_TMP/$id.log" 2>&1 &&
+				sim_ping_wait "$id" >>"$KNO_TMP/$id.log" 2>&1; then
+				echo "ok udp $id: $(tail -n 1 "$KNO_TMP/$id.log")" >>"$KNO_TMP/loop$n.res"
 			else
-				echo "fail udp $id: ${out:-no start}" >>"$KNO_TMP/loop$n.res"
+				echo "fail udp $id: $(cat "$KNO_TMP/$id.log")" >>"$KNO_TMP/loop$n.res"
 			fi
 		fi
 	done
