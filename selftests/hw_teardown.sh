@@ -188,6 +188,7 @@ t_rmmod_sim()
 	return $rc
 }
 
+modprobe nft_flow_offload 2>/dev/null
 impl_report
 
 run_test "port deleted under hardware flows: the stack destroys the orphaned rules" t_port_del

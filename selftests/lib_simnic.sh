@@ -431,6 +431,39 @@ import socket, sys, time
 def fam(a):
     return socket.AF_INET6 if ":" in a else socket.AF_INET
 
+if sys.argv[1] == "sink":
+    # sink ADDR PORT DURATION READY COUNTFILE: count datagrams, rewrite
+    # COUNTFILE after each one.
+    addr, port, dur, ready, cnt = sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5], sys.argv[6]
+    s = socket.socket(fam(addr), socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    s.bind((addr, port))
+    n = 0
+    open(cnt, "w").write("0\n")
+    open(ready, "w").close()
+    end = time.monotonic() + dur
+    s.settimeout(0.2)
+    while time.monotonic() < end:
+        try:
+            s.recv(65535)
+        except socket.timeout:
+            continue
+        n += 1
+        open(cnt, "w").write("%d\n" % n)
+    sys.exit(0)
+
+if sys.argv[1] == "burst":
+    # burst ADDR PORT SPORT N INTERVAL: send N datagrams, no answers.
+    addr, port, sport, n, ival = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
+    s = socket.socket(fam(addr), socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("::" if fam(addr) == socket.AF_INET6 else "0.0.0.0", sport))
+    s.connect((addr, port))
+    for i in range(n):
+        s.send(b"%08d" % i + b"b" * 92)
+        time.sleep(ival)
+    sys.exit(0)
+
 if sys.argv[1] == "echo":
     addr, port, dur, ready = sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
     s = socket.socket(fam(addr), socket.SOCK_DGRAM)
@@ -510,6 +543,46 @@ sim_ping_wait()
 	wait_pid_timeout 600 "$(cat "$KNO_TMP/$1.ppid")" || rc=1
 	cat "$KNO_TMP/$1.ping"
 	return $rc
+}
+
+# sim_sink_start ID NS ADDR PORT [DURATION_S]: count UDP datagrams to
+# ADDR:PORT in NS; sim_sink_count ID prints the count so far.
+sim_sink_start()
+{
+	local id=$1 ns=$2 addr=$3 port=$4 dur=${5:-120} py pid
+
+	py=$(_sim_ping_tool)
+	rm -f "$KNO_TMP/$id.ready" "$KNO_TMP/$id.count"
+	bg_start pid timeout $((dur + 30)) ip netns exec "$ns" python3 "$py" sink "$addr" \
+		"$port" "$dur" "$KNO_TMP/$id.ready" "$KNO_TMP/$id.count"
+	echo "$pid" >"$KNO_TMP/$id.kpid"
+	wait_for 20 test -e "$KNO_TMP/$id.ready" || { echo "sink $id did not start"; return 1; }
+}
+
+# sim_sink_stop ID: end the sink (its count stays readable).
+sim_sink_stop()
+{
+	local pid
+
+	pid=$(cat "$KNO_TMP/$1.kpid" 2>/dev/null) || return 0
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+sim_sink_count()
+{
+	cat "$KNO_TMP/$1.count" 2>/dev/null || echo 0
+}
+
+# sim_burst NS DADDR DPORT N [SPORT]: send N 100-byte UDP datagrams, 5 ms
+# apart, and return once they are sent.
+sim_burst()
+{
+	local py
+
+	py=$(_sim_ping_tool)
+	ip netns exec "$1" python3 "$py" burst "$2" "$3" "${5:-$(random_port)}" "$4" 0.005
 }
 
 sim_ping_running()

@@ -76,6 +76,10 @@ struct kno_sim_key {
 /* A frame that arrived on a port, as the hardware parser sees it. */
 struct kno_sim_pkt {
 	struct kno_sim_key key;
+	u8 dmac[ETH_ALEN];
+	u8 smac[ETH_ALEN];
+	__be16 etype[3];	/* ethertype after 0, 1 and 2 VLAN tags */
+	u8 vlan_prio[2];
 	unsigned int nhoff;	/* L3 header offset from the MAC header */
 	unsigned int thoff;	/* L4 header offset from the MAC header */
 	unsigned int l3len;	/* IPv4 total length, IPv6 40 + payload */
@@ -150,16 +154,16 @@ struct kno_sim_ft_rule {
 
 /*
  * One flow_block binding of a port. It is the block callback's cb_priv and
- * lives from BIND until the block core releases the flow_block_cb; it
- * holds a reference on the port's net_device for that time.
+ * lives from BIND until the block core releases the flow_block_cb. It holds
+ * no reference on the net_device: when the port goes first, @port is
+ * switched to a placeholder that is never live (kno_sim_port_flush()).
+ * @port is read and written under kno_sim_lock.
  */
 struct kno_sim_binding {
 	struct list_head node;		/* port->bindings, kno_sim_lock */
 	struct kno_sim_port *port;
 	enum kno_sim_btype type;
 	u64 id;
-	bool unbound;			/* UNBIND seen, release pending */
-	netdevice_tracker tracker;
 };
 
 /* Per-CPU port counters, datapath side. */
@@ -300,12 +304,16 @@ void kno_sim_ft_rule_free(struct kno_sim_ft_rule *rule);
 
 /* kno_simnic_dp.c */
 bool kno_sim_hw_rx(struct kno_sim_port *port, struct sk_buff *skb);
+void kno_sim_parse(struct sk_buff *skb, struct kno_sim_pkt *pkt);
+void kno_sim_hw_xmit(struct kno_sim_port *out, struct sk_buff *skb);
+int kno_sim_vlan_pop(struct sk_buff *skb);
+int kno_sim_vlan_push(struct sk_buff *skb, __be16 tpid, u16 tci);
 
 /* kno_simnic_acl.c */
 int kno_sim_acl_cmd(struct kno_sim_binding *b, struct flow_cls_offload *f);
 void kno_sim_acl_flush(struct kno_sim_port *port, u64 binding);
 int kno_sim_acl_run(struct kno_sim_port *port, struct sk_buff *skb,
-		    const struct kno_sim_pkt *pkt);
+		    struct kno_sim_pkt *pkt);
 void kno_sim_acl_show(struct seq_file *m, struct kno_sim_port *port);
 void kno_sim_acl_unlink_port(struct kno_sim_port *gone);
 

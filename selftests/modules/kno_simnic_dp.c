@@ -66,28 +66,37 @@ static void kno_sim_parse_l4(struct sk_buff *skb, struct kno_sim_pkt *pkt)
 }
 
 /* Parse the frame at skb->data (the MAC header). */
-static void kno_sim_parse(struct sk_buff *skb, struct kno_sim_pkt *pkt)
+void kno_sim_parse(struct sk_buff *skb, struct kno_sim_pkt *pkt)
 {
+	const struct ethhdr *eth;
 	unsigned int off = ETH_HLEN;
 	__be16 proto;
 
 	memset(pkt, 0, sizeof(*pkt));
 	if (!pskb_may_pull(skb, ETH_HLEN))
 		return;
-	proto = ((const struct ethhdr *)skb->data)->h_proto;
+	eth = (const struct ethhdr *)skb->data;
+	ether_addr_copy(pkt->dmac, eth->h_dest);
+	ether_addr_copy(pkt->smac, eth->h_source);
+	proto = eth->h_proto;
+	pkt->etype[0] = proto;
 
 	while (proto == htons(ETH_P_8021Q) || proto == htons(ETH_P_8021AD)) {
 		const struct vlan_hdr *vh;
 		u8 n = pkt->key.n_vlans;
+		u16 tci;
 
 		if (n == ARRAY_SIZE(pkt->key.vlan_id) ||
 		    !pskb_may_pull(skb, off + VLAN_HLEN))
 			return;
 		vh = (const void *)(skb->data + off);
+		tci = ntohs(vh->h_vlan_TCI);
 		pkt->key.vlan_tpid[n] = proto;
-		pkt->key.vlan_id[n] = ntohs(vh->h_vlan_TCI) & VLAN_VID_MASK;
+		pkt->key.vlan_id[n] = tci & VLAN_VID_MASK;
+		pkt->vlan_prio[n] = tci >> VLAN_PRIO_SHIFT;
 		pkt->key.n_vlans++;
 		proto = vh->h_vlan_encapsulated_proto;
+		pkt->etype[n + 1] = proto;
 		off += VLAN_HLEN;
 	}
 	pkt->key.n_proto = proto;
@@ -240,8 +249,7 @@ static int kno_sim_rewrite(struct sk_buff *skb, const struct kno_sim_pkt *pkt,
 	memcpy(skb->data, a->eth, sizeof(a->eth));
 
 	for (i = 0; i < a->n_pop; i++) {
-		memmove(skb->data + VLAN_HLEN, skb->data, 2 * ETH_ALEN);
-		__skb_pull(skb, VLAN_HLEN);
+		kno_sim_vlan_pop(skb);
 		nhoff -= VLAN_HLEN;
 	}
 
@@ -270,23 +278,46 @@ static int kno_sim_rewrite(struct sk_buff *skb, const struct kno_sim_pkt *pkt,
 		nhoff += KNO_SIM_PPPOE_HLEN;
 	}
 
-	if (a->push_vlan) {
-		__be16 *tag;
-
-		/* Outermost: right after the MAC addresses. */
-		__skb_push(skb, VLAN_HLEN);
-		memmove(skb->data, skb->data + VLAN_HLEN, 2 * ETH_ALEN);
-		tag = (__be16 *)(skb->data + 2 * ETH_ALEN);
-		tag[0] = htons(ETH_P_8021Q);
-		tag[1] = htons(a->vlan_tci);
-	}
+	if (a->push_vlan)
+		kno_sim_vlan_push(skb, htons(ETH_P_8021Q), a->vlan_tci);
 
 	skb_reset_mac_header(skb);
 	return 0;
 }
 
+/*
+ * VLAN tag pop and push on a frame at skb->data. The caller made the
+ * header writable and, for a push, reserved VLAN_HLEN of headroom; then
+ * they cannot fail. Returns 0 or -ENOMEM.
+ */
+int kno_sim_vlan_pop(struct sk_buff *skb)
+{
+	if (skb_ensure_writable(skb, ETH_HLEN + VLAN_HLEN))
+		return -ENOMEM;
+	memmove(skb->data + VLAN_HLEN, skb->data, 2 * ETH_ALEN);
+	__skb_pull(skb, VLAN_HLEN);
+	skb_reset_mac_header(skb);
+	return 0;
+}
+
+/* Push an outermost tag, right after the MAC addresses. */
+int kno_sim_vlan_push(struct sk_buff *skb, __be16 tpid, u16 tci)
+{
+	__be16 *tag;
+
+	if (skb_cow_head(skb, VLAN_HLEN))
+		return -ENOMEM;
+	__skb_push(skb, VLAN_HLEN);
+	memmove(skb->data, skb->data + VLAN_HLEN, 2 * ETH_ALEN);
+	tag = (__be16 *)(skb->data + 2 * ETH_ALEN);
+	tag[0] = tpid;
+	tag[1] = htons(tci);
+	skb_reset_mac_header(skb);
+	return 0;
+}
+
 /* Send a frame (at skb->data) out of @out: it arrives on out's peer. */
-static void kno_sim_hw_xmit(struct kno_sim_port *out, struct sk_buff *skb)
+void kno_sim_hw_xmit(struct kno_sim_port *out, struct sk_buff *skb)
 {
 	struct kno_sim_port *peer = rcu_dereference(out->peer);
 
@@ -382,7 +413,8 @@ bool kno_sim_hw_rx(struct kno_sim_port *port, struct sk_buff *skb)
 	if (!verdict && kno_sim_ft_run(port, skb, &pkt))
 		return true;
 
-	__skb_pull(skb, ETH_HLEN);
+	/* Back to what the stack expects; an ACL may have changed tags. */
+	skb->protocol = eth_type_trans(skb, port->dev);
 	kno_sim_count(port, KNO_SIM_HW_MISS, 1);
 	return false;
 }

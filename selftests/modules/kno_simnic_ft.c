@@ -504,7 +504,7 @@ static noinline int kno_sim_ft_replace(struct kno_sim_binding *b,
 {
 	struct netlink_ext_ack *extack = f->common.extack;
 	struct flow_rule *fr = flow_cls_offload_flow_rule(f);
-	struct kno_sim_port *port = b->port;
+	struct kno_sim_port *port;
 	struct kno_sim_ft_rule *rule, *old, *dup;
 	struct kno_sim_cmd_stats *st;
 	int ifindex, err;
@@ -513,6 +513,7 @@ static noinline int kno_sim_ft_replace(struct kno_sim_binding *b,
 	rule = kzalloc(sizeof(*rule), GFP_KERNEL);
 
 	mutex_lock(&kno_sim_lock);
+	port = b->port;
 	st = &port->ft_cmd[KNO_SIM_CMD_REPLACE];
 	if (!port->live) {
 		err = -ENODEV;
@@ -616,13 +617,14 @@ ALLOW_ERROR_INJECTION(kno_sim_ft_replace, ERRNO);
 static noinline int kno_sim_ft_destroy(struct kno_sim_binding *b,
 				       struct flow_cls_offload *f)
 {
-	struct kno_sim_port *port = b->port;
+	struct kno_sim_port *port;
 	struct kno_sim_ft_rule *rule;
 	struct kno_sim_cmd_stats *st;
 	int err = 0;
 
 	kno_sim_delay();
 	mutex_lock(&kno_sim_lock);
+	port = b->port;
 	st = &port->ft_cmd[KNO_SIM_CMD_DESTROY];
 	st->calls++;
 	rule = port->live ? kno_sim_ft_find_cookie(port, f->cookie) : NULL;
@@ -647,7 +649,7 @@ ALLOW_ERROR_INJECTION(kno_sim_ft_destroy, ERRNO);
 static noinline int kno_sim_ft_stats(struct kno_sim_binding *b,
 				     struct flow_cls_offload *f)
 {
-	struct kno_sim_port *port = b->port;
+	struct kno_sim_port *port;
 	struct kno_sim_ft_rule *rule;
 	struct kno_sim_cmd_stats *st;
 	u64 pkts, bytes;
@@ -655,6 +657,7 @@ static noinline int kno_sim_ft_stats(struct kno_sim_binding *b,
 
 	kno_sim_delay();
 	mutex_lock(&kno_sim_lock);
+	port = b->port;
 	st = &port->ft_cmd[KNO_SIM_CMD_STATS];
 	st->calls++;
 	rule = port->live ? kno_sim_ft_find_cookie(port, f->cookie) : NULL;
@@ -736,15 +739,26 @@ static void kno_sim_ft_flush_binding(struct kno_sim_port *port, u64 id)
 }
 
 /*
+ * Bindings whose port is gone. nf_tables does not unbind an offloaded
+ * netdev chain from a device that leaves a multi-device hook list, so a
+ * binding can outlive its port; it then points here (never live, so every
+ * command fails with ENODEV or ENOENT) until the block core releases it.
+ */
+static struct kno_sim_port kno_sim_gone_port = {
+	.bindings = LIST_HEAD_INIT(kno_sim_gone_port.bindings),
+};
+
+/*
  * The block core frees the flow_block_cb after UNBIND (or after a failed
  * BIND further up); this is the binding's end of life.
  */
 static void kno_sim_binding_release(void *cb_priv)
 {
 	struct kno_sim_binding *b = cb_priv;
-	struct kno_sim_port *port = b->port;
+	struct kno_sim_port *port;
 
 	mutex_lock(&kno_sim_lock);
+	port = b->port;
 	list_del(&b->node);
 	port->unbinds[b->type]++;
 	if (port->live && READ_ONCE(kno_sim_cfg.flush_on_unbind)) {
@@ -754,7 +768,6 @@ static void kno_sim_binding_release(void *cb_priv)
 			kno_sim_acl_flush(port, b->id);
 	}
 	mutex_unlock(&kno_sim_lock);
-	netdev_put(port->dev, &b->tracker);
 	kfree(b);
 }
 
@@ -800,7 +813,6 @@ static int kno_sim_bind(struct kno_sim_port *port, struct flow_block_offload *f,
 	b->port = port;
 	b->type = type;
 	b->id = ++kno_sim_binding_seq;
-	netdev_hold(port->dev, &b->tracker, GFP_KERNEL);
 	list_add_tail(&b->node, &port->bindings);
 	port->binds[type]++;
 	mutex_unlock(&kno_sim_lock);
@@ -866,6 +878,7 @@ int kno_sim_setup_tc(struct net_device *dev, enum tc_setup_type type,
  */
 void kno_sim_port_flush(struct kno_sim_port *port)
 {
+	struct kno_sim_binding *b, *btmp;
 	struct kno_sim_ft_rule *rule, *tmp;
 	struct kno_sim_port *other;
 
@@ -883,4 +896,10 @@ void kno_sim_port_flush(struct kno_sim_port *port)
 		}
 	}
 	kno_sim_acl_unlink_port(port);
+
+	/* Bindings the stack did not release yet outlive the port. */
+	list_for_each_entry_safe(b, btmp, &port->bindings, node) {
+		b->port = &kno_sim_gone_port;
+		list_move_tail(&b->node, &kno_sim_gone_port.bindings);
+	}
 }

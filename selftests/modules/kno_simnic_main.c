@@ -183,8 +183,10 @@ static int kno_sim_get_iflink(const struct net_device *dev)
 	return iflink;
 }
 
-/* Under RTNL, after the NETDEV_UNREGISTER notifiers (so every block has
- * been unbound by its owner) and before the net_device is freed.
+/*
+ * Under RTNL, after the NETDEV_UNREGISTER notifiers and before the
+ * net_device is freed. Owners normally unbound their blocks by now; the
+ * bindings they did not are detached from the port (kno_sim_port_flush()).
  */
 static void kno_sim_uninit(struct net_device *dev)
 {
