@@ -74,7 +74,8 @@ if ! scripts/deps.sh | sed 's/^/# /'; then
 	finish
 fi
 
-[ -n "$kvers" ] || kvers=$(scripts/kernels.sh list)
+[ -n "$kvers" ] || kvers=$(scripts/kernels.sh list | tr "\n" " ")
+kvers=${kvers% }
 if [ -z "$kvers" ]; then
 	result fail "kernels: no supported kernel headers installed"
 	finish
