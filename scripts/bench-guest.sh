@@ -1,0 +1,627 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The guest half of `make bench` (scripts/bench.sh boots the VM with
+# "scripts/vm.sh -i ours", so our modules are in updates/ and the in-tree
+# ones stay in kernel/net/netfilter/). Everything runs in ONE boot:
+#
+#   bench-guest.sh [-r ROUNDS] [-c "CONFIG..."] [-f "FLOWS..."] [-d SECONDS]
+#                  [-T SECONDS] [-C "CONFIG..."] [-M FLOWS]
+#
+#   -r  interleaved rounds (default 5); round R runs the configurations
+#       rotated by R, so no configuration always runs first or last
+#   -c  configurations (default "classic intree ours hw-intree hw-ours"):
+#         classic    conntrack + masquerade, no flowtable
+#         intree     + software flowtable, the kernel's own modules
+#         ours       + software flowtable, our modules
+#         hw-intree  hardware flowtable (flags offload) on kno_simnic, in-tree
+#         hw-ours    the same with our modules
+#   -f  UDP flow counts (default "1 1000")
+#   -d  pktgen duration per UDP run in seconds (default 3)
+#   -T  iperf3 duration per TCP run in seconds (default 5; 0 = no TCP)
+#   -C  configurations that get a TCP run too (default "classic intree
+#       ours"; the sim has no GSO, so hw TCP mostly measures the sim)
+#   -M  flows for the memory-per-flow figure (default 10000; 0 = skip)
+#
+# Topology (lib.sh topo_router for software, lib_simnic.sh sim_topo for
+# hardware): client ns -- router ns (forwarding, conntrack, masquerade on the
+# server side, optional flowtable) -- server ns. Per UDP run:
+#   1. the router's table is deleted and re-created, its conntrack flushed;
+#   2. flows are established: pktgen in the client sends one datagram per
+#      flow (source ports PORT0..PORT0+F-1 -> server:9000), then pktgen in
+#      the server sends one reply per flow (to the masqueraded ports, which
+#      masquerade keeps), so every flow has seen a reply and the reply
+#      passed the forward chain (flow add); we wait until conntrack shows
+#      all F flows replied (classic), [OFFLOAD] or [HW_OFFLOAD];
+#   3. pktgen sends 64-byte UDP datagrams over the F flows for -d seconds;
+#      the server counts them in a netdev ingress chain (and drops them);
+#      pps = received / pktgen's elapsed time;
+#   4. validity: for flowtable configurations the router's forward chain
+#      counter must have grown by less than 5% of what the server received
+#      (and the sim's hardware must have forwarded >= 95% for hw-*);
+#      classic must have seen >= 90% in the forward chain. Otherwise the
+#      run is recorded as invalid.
+# Per TCP run: iperf3 client -> server for -T seconds; the forward chain
+# must have seen < 5% of the packets the server's interface received.
+#
+# Results go to $KNO_OUT/bench.tsv (one line per run), the report is made
+# on the host by scripts/bench-report.py.
+
+set -u
+
+ROUNDS=5
+CONFIGS="classic intree ours hw-intree hw-ours"
+FLOWS="1 1000"
+DUR=3
+TCPDUR=5
+TCPCONFIGS="classic intree ours"
+MEMFLOWS=10000
+while getopts "r:c:f:d:T:C:M:" opt; do
+	case "$opt" in
+	r) ROUNDS=$OPTARG ;;
+	c) CONFIGS=$OPTARG ;;
+	f) FLOWS=$OPTARG ;;
+	d) DUR=$OPTARG ;;
+	T) TCPDUR=$OPTARG ;;
+	C) TCPCONFIGS=$OPTARG ;;
+	M) MEMFLOWS=$OPTARG ;;
+	*) sed -n '8,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+	esac
+done
+
+: "${KNO_TOP:=$(cd "$(dirname "$0")/.." && pwd)}"
+. "$KNO_TOP/selftests/lib.sh"
+
+OUT=${KNO_OUT:-/tmp}
+TSV=$OUT/bench.tsv
+KREL=$(uname -r)
+INTREE_DIR=/lib/modules/$KREL/kernel/net/netfilter
+OURS_DIR=/lib/modules/$KREL/updates
+FT_MODS="nf_flow_table nf_flow_table_inet nft_flow_offload"
+PORT0=10000
+DPORT=9000
+TBL=bench
+T_START=$(date +%s)
+
+say()
+{
+	echo "# bench: [$(($(date +%s) - T_START))s] $*"
+}
+
+die()
+{
+	say "FATAL: $*"
+	exit 1
+}
+
+# record KIND CONFIG FLOWS ROUND VALUE UNIT VALID DETAIL
+record()
+{
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$TSV"
+	say "$1 $2 flows=$3 round=$4: $5 $6 ${7} ($8)"
+}
+
+# ------------------------------------------------------- implementations ---
+
+ft_file()	# ft_file intree|ours MODULE
+{
+	local f
+
+	if [ "$1" = intree ]; then
+		for f in "$INTREE_DIR/$2.ko" "$INTREE_DIR/$2.ko.xz" "$INTREE_DIR/$2.ko.zst"; do
+			[ -r "$f" ] && { echo "$f"; return 0; }
+		done
+	else
+		[ -r "$OURS_DIR/$2.ko" ] && { echo "$OURS_DIR/$2.ko"; return 0; }
+	fi
+	return 1
+}
+
+CUR_IMPL=
+
+# impl_loaded: "ours" or "intree" according to /sys/module, "" if not loaded
+impl_loaded()
+{
+	[ -d /sys/module/nf_flow_table ] || return 0
+	if [ -r /sys/module/nf_flow_table/version ]; then
+		echo ours
+	else
+		echo intree
+	fi
+}
+
+impl_desc()
+{
+	local v=- s=-
+
+	[ -r /sys/module/nf_flow_table/version ] && v=$(cat /sys/module/nf_flow_table/version)
+	[ -r /sys/module/nf_flow_table/srcversion ] && s=$(cat /sys/module/nf_flow_table/srcversion)
+	echo "$(impl_loaded) version=$v srcversion=$s"
+}
+
+# Delete the routers' tables (the only users of the flowtable modules).
+routers_flush()
+{
+	local ns
+
+	for ns in ${VR:-} ${HR:-}; do
+		ip netns exec "$ns" nft flush ruleset 2>/dev/null
+	done
+	nft flush ruleset 2>/dev/null
+}
+
+# use_impl intree|ours: switch the loaded flowtable modules by path.
+use_impl()
+{
+	local want=$1 m f dep i
+
+	[ "$CUR_IMPL" = "$want" ] && [ "$(impl_loaded)" = "$want" ] && return 0
+	routers_flush
+	for m in nft_flow_offload nf_flow_table_inet nf_flow_table; do
+		[ -d "/sys/module/$m" ] || continue
+		for i in $(seq 1 50); do
+			rmmod "$m" 2>/dev/null && break
+			sleep 0.2
+		done
+		[ -d "/sys/module/$m" ] && die "rmmod $m failed: $(cat /sys/module/$m/refcnt 2>/dev/null) refs, holders: $(ls /sys/module/$m/holders 2>/dev/null)"
+	done
+	for m in nf_flow_table nf_flow_table_inet nft_flow_offload; do
+		f=$(ft_file "$want" "$m") || die "no $want $m module"
+		for dep in $(modinfo -F depends "$f" | tr ',' ' '); do
+			case " $FT_MODS " in *" $dep "*) continue ;; esac
+			modprobe "$dep" || die "modprobe $dep (for $f) failed"
+		done
+		insmod "$f" || die "insmod $f failed"
+	done
+	[ "$(impl_loaded)" = "$want" ] || die "wanted $want, /sys/module says $(impl_desc)"
+	CUR_IMPL=$want
+	say "flowtable modules: $(impl_desc)"
+}
+
+# ------------------------------------------------------------- topology ---
+
+mac_of()	# mac_of NS DEV
+{
+	ip -n "$1" link show dev "$2" | awk '/link\/ether/ { print $2; exit }'
+}
+
+# Drop the benchmark's UDP at the client and server ingress (counted at the
+# server), so neither end spends time on sockets or ICMP errors.
+endpoint_rules()	# endpoint_rules CLIENT_NS CLIENT_DEV SERVER_NS SERVER_DEV
+{
+	nft_load "$1" <<EOF || return 1
+table netdev bcli {
+	counter rx { }
+	chain in {
+		type filter hook ingress device $2 priority 0; policy accept;
+		udp sport $DPORT counter name rx drop
+	}
+}
+EOF
+	nft_load "$3" <<EOF
+table netdev bsrv {
+	counter rx { }
+	chain in {
+		type filter hook ingress device $4 priority 0; policy accept;
+		udp dport $DPORT counter name rx drop
+	}
+}
+EOF
+}
+
+ns_sysctls()	# ns_sysctls ROUTER_NS
+{
+	ip netns exec "$1" sysctl -qw net.netfilter.nf_flowtable_udp_timeout=600 \
+		net.netfilter.nf_flowtable_tcp_timeout=600 \
+		net.netfilter.nf_conntrack_udp_timeout=600 \
+		net.netfilter.nf_conntrack_udp_timeout_stream=600 >/dev/null 2>&1
+}
+
+HW=0
+for c in $CONFIGS; do
+	case "$c" in
+	classic|intree|ours) ;;
+	hw-intree|hw-ours) HW=1 ;;
+	*) die "unknown configuration $c" ;;
+	esac
+done
+
+setup()
+{
+	local maxf=0 f
+
+	for f in $FLOWS $MEMFLOWS; do
+		[ "$f" -gt "$maxf" ] && maxf=$f
+	done
+	modprobe pktgen || die "modprobe pktgen failed"
+	modprobe -a nf_conntrack nf_tables nf_nat nft_masq nft_ct 2>/dev/null
+	sysctl -qw net.netfilter.nf_conntrack_max=$((maxf * 4 + 65536)) 2>/dev/null
+	sysctl -qw net.core.netdev_max_backlog=10000 >/dev/null
+
+	topo_router || die "topo_router failed"
+	VC=$NS_C VR=$NS_R VS=$NS_S
+	endpoint_rules "$VC" eth0 "$VS" eth0 || die "endpoint rules failed"
+	ns_sysctls "$VR"
+
+	if [ "$HW" = 1 ]; then
+		. "$KNO_TOP/selftests/lib_simnic.sh"
+		if [ ! -r "$SIM_KO" ]; then
+			say "no $SIM_KO: hw-* configurations skipped"
+			CONFIGS=$(echo "$CONFIGS" | tr ' ' '\n' | grep -v '^hw-' | tr '\n' ' ')
+			HW=0
+		else
+			insmod "$SIM_KO" || die "insmod $SIM_KO failed"
+			[ -d "$SIM_DBG" ] || mount -t debugfs debugfs /sys/kernel/debug
+			sim_knobs_reset
+			# A clean table for every run: the sim drops its rules
+			# when the flowtable's block is unbound (in-tree unbinds
+			# before it destroys the flows, which would leave them).
+			sim_knob flush_on_unbind 1
+			sim_knob capacity $((maxf * 2 + 64))
+			sim_topo || die "sim_topo failed"
+			HC=$NS_C HR=$NS_R HS=$NS_S
+			endpoint_rules "$HC" c0 "$HS" s0 || die "endpoint rules (sim) failed"
+			ns_sysctls "$HR"
+		fi
+	fi
+}
+
+# topo_for CONFIG: set T_C T_R T_S (namespaces), T_CDEV T_SDEV (endpoint
+# devices), T_RC T_RS (router devices), T_IMPL, T_FT (none|sw|hw)
+topo_for()
+{
+	case "$1" in
+	hw-*)
+		T_C=$HC T_R=$HR T_S=$HS T_CDEV=c0 T_SDEV=s0 T_RC=r0 T_RS=r1
+		T_FT=hw T_IMPL=${1#hw-}
+		;;
+	*)
+		T_C=$VC T_R=$VR T_S=$VS T_CDEV=eth0 T_SDEV=eth0 T_RC=veth0 T_RS=veth1
+		T_IMPL=$1 T_FT=sw
+		if [ "$1" = classic ]; then
+			T_FT=none
+			T_IMPL=
+		fi
+		;;
+	esac
+}
+
+sim_nrules()
+{
+	local line
+
+	read -r line <"$SIM_DBG/summary"
+	line=${line#*rules=}
+	echo "${line%% *}"
+}
+
+# router_reset: delete and re-create the router's table, flush conntrack,
+# for hardware wait until the sim has no rules left.
+router_reset()
+{
+	local ft="" add=""
+
+	ip netns exec "$T_R" nft delete table inet $TBL 2>/dev/null
+	ip netns exec "$T_R" conntrack -F >/dev/null 2>&1
+	if [ "$T_FT" = hw ]; then
+		wait_for 15 sim_is sim_nrules = 0 ||
+			say "warning: the sim still has $(sim_nrules) rules"
+	fi
+	if [ "$T_FT" != none ]; then
+		ft="flowtable ft {
+		hook ingress priority 0
+		devices = { $T_RC, $T_RS }
+		$([ "$T_FT" = hw ] && echo "flags offload")
+	}"
+		add="meta l4proto { tcp, udp } flow add @ft"
+	fi
+	ip netns exec "$T_R" nft -f - <<EOF 2>&1 | sed 's/^/# bench: nft: /'
+table inet $TBL {
+	$ft
+	counter routed { }
+	chain forward {
+		type filter hook forward priority 0; policy accept;
+		meta l4proto { tcp, udp } counter name routed
+		$add
+	}
+	chain postrouting {
+		type nat hook postrouting priority srcnat; policy accept;
+		oifname $T_RS masquerade
+	}
+}
+EOF
+	[ "${PIPESTATUS[0]}" = 0 ]
+}
+
+counter_pk()	# counter_pk NS FAMILY TABLE NAME
+{
+	local c
+
+	c=$(nft_counter "$@")
+	echo "${c% *}"
+}
+
+fwd_pk()
+{
+	counter_pk "$T_R" inet $TBL routed
+}
+
+srv_pk()
+{
+	counter_pk "$T_S" netdev bsrv rx
+}
+
+# --------------------------------------------------------------- pktgen ---
+
+# pg_setup NS DEV DADDR DMAC SADDR SPORT_MIN SPORT_N DPORT_MIN DPORT_N SIZE COUNT
+pg_setup()
+{
+	local ns=$1 dev=$2 smax=$(($6 + $7)) dmax=$(($8 + $9))
+
+	[ "$7" -le 1 ] && smax=$6
+	[ "$9" -le 1 ] && dmax=$8
+	ip netns exec "$ns" bash -s <<EOF
+d=/proc/net/pktgen
+echo rem_device_all >\$d/kpktgend_0
+echo "add_device $dev" >\$d/kpktgend_0
+for c in "count ${11}" "clone_skb 0" "burst 1" "pkt_size ${10}" "delay 0" \
+	"dst $3" "dst_mac $4" "src_min $5" "src_max $5" \
+	"udp_src_min $6" "udp_src_max $smax" "udp_dst_min $8" "udp_dst_max $dmax"; do
+	echo "\$c" >\$d/$dev
+	grep -q "^Result: OK" \$d/$dev || { echo "pktgen \$c: \$(grep ^Result \$d/$dev)"; exit 1; }
+done
+EOF
+}
+
+pg_run()	# pg_run NS: start and wait until COUNT packets are sent
+{
+	ip netns exec "$1" sh -c 'echo start >/proc/net/pktgen/pgctrl'
+}
+
+# pg_result NS DEV: print "USEC SENT"
+pg_result()
+{
+	ip netns exec "$1" cat "/proc/net/pktgen/$2" |
+		awk '/pkts-sofar:/ { for (i = 1; i <= NF; i++) if ($i == "pkts-sofar:") s = $(i + 1) }
+		     /^Result: OK:/ { u = $3; sub(/\(.*/, "", u) }
+		     END { print (u == "" ? 0 : u), (s == "" ? 0 : s) }'
+}
+
+# ct_ready: number of benchmark flows in the router's conntrack that are
+# ready for the measurement of T_FT (replied / [OFFLOAD] / [HW_OFFLOAD])
+ct_ready()
+{
+	local l
+
+	l=$(ip netns exec "$T_R" conntrack -L -p udp --orig-port-dst $DPORT 2>/dev/null)
+	case "$T_FT" in
+	none) echo "$l" | grep 'dport=' | grep -vc UNREPLIED ;;
+	sw) echo "$l" | grep -c '\[OFFLOAD\]' ;;
+	hw) echo "$l" | grep -c '\[HW_OFFLOAD\]' ;;
+	esac
+}
+
+ct_ready_atleast()
+{
+	[ "$(ct_ready)" -ge "$1" ]
+}
+
+sim_rules_atleast()
+{
+	[ "$(sim_nrules)" -ge "$1" ]
+}
+
+# establish F: client burst (one datagram per flow), then server burst (one
+# reply per flow). Sets EST_HW_S (seconds from the reply burst until the
+# sim holds 2F rules, hw only) and EST_TRIES.
+establish()
+{
+	local f=$1 try t0 t1 rmac smac
+
+	rmac=$(mac_of "$T_R" "$T_RC")
+	smac=$(mac_of "$T_R" "$T_RS")
+	EST_HW_S=
+	for try in 1 2 3; do
+		EST_TRIES=$try
+		pg_setup "$T_C" "$T_CDEV" "$S4" "$rmac" "$C4" $PORT0 "$f" $DPORT 1 64 "$f" || return 1
+		pg_run "$T_C"
+		pg_setup "$T_S" "$T_SDEV" "$R4S" "$smac" "$S4" $DPORT 1 $PORT0 "$f" 64 "$f" || return 1
+		t0=${EPOCHREALTIME/./}
+		pg_run "$T_S"
+		if [ "$T_FT" = hw ] && [ "$try" = 1 ]; then
+			# Tight poll without forks: the sim's rule count.
+			local line n deadline=$((t0 + (30 + f / 50) * 1000000))
+			while :; do
+				read -r line <"$SIM_DBG/summary"
+				line=${line#*rules=}
+				n=${line%% *}
+				t1=${EPOCHREALTIME/./}
+				[ "$n" -ge $((2 * f)) ] && break
+				[ "$t1" -ge "$deadline" ] && break
+				sleep 0.01
+			done
+			[ "$n" -ge $((2 * f)) ] &&
+				EST_HW_S=$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.3f", d / 1e6 }')
+		fi
+		wait_for $((10 + f / 200)) ct_ready_atleast "$f" && return 0
+	done
+	say "only $(ct_ready) of $f flows ready ($T_FT) after 3 tries"
+	return 1
+}
+
+# ------------------------------------------------------------------ runs ---
+
+# run_udp CONFIG F ROUND
+run_udp()
+{
+	local cfg=$1 f=$2 r=$3 fa fb sa sb usec sent rx fwd pps valid=valid why hwa=0 hwb=0 hwf rmac ready
+
+	topo_for "$cfg"
+	[ -n "$T_IMPL" ] && use_impl "$T_IMPL"
+	router_reset || { record udp "$cfg" "$f" "$r" 0 pps invalid "ruleset load failed"; return; }
+	if ! establish "$f"; then
+		record udp "$cfg" "$f" "$r" 0 pps invalid "flows not established/offloaded"
+		return
+	fi
+	ready=$(ct_ready)
+	if [ "$T_FT" = hw ] && [ "$f" -ge 100 ] && [ -n "$EST_HW_S" ]; then
+		record hwrate "$cfg" "$f" "$r" \
+			"$(awk -v f="$f" -v s="$EST_HW_S" 'BEGIN { printf "%.0f", (s > 0) ? f / s : 0 }')" \
+			flows/s valid "$((2 * f)) rules in ${EST_HW_S}s after the reply burst"
+	fi
+	rmac=$(mac_of "$T_R" "$T_RC")
+	pg_setup "$T_C" "$T_CDEV" "$S4" "$rmac" "$C4" $PORT0 "$f" $DPORT 1 64 0 || {
+		record udp "$cfg" "$f" "$r" 0 pps invalid "pktgen setup failed"; return; }
+	fa=$(fwd_pk) sa=$(srv_pk)
+	[ "$T_FT" = hw ] && hwa=$(sim_port_get r0 hw_fwd_packets)
+	ip netns exec "$T_C" sh -c 'echo start >/proc/net/pktgen/pgctrl' &
+	local pgpid=$!
+	sleep "$DUR"
+	ip netns exec "$T_C" sh -c 'echo stop >/proc/net/pktgen/pgctrl'
+	wait "$pgpid"
+	sleep 0.3
+	fb=$(fwd_pk) sb=$(srv_pk)
+	[ "$T_FT" = hw ] && hwb=$(sim_port_get r0 hw_fwd_packets)
+	read -r usec sent <<<"$(pg_result "$T_C" "$T_CDEV")"
+	rx=$((sb - sa))
+	fwd=$((fb - fa))
+	hwf=$((hwb - hwa))
+	if [ "${usec:-0}" -le 0 ] || [ "$rx" -le 0 ]; then
+		pps=0
+		valid=invalid why="nothing received"
+	else
+		pps=$(awk -v n="$rx" -v u="$usec" 'BEGIN { printf "%.0f", n * 1e6 / u }')
+		case "$T_FT" in
+		none)
+			[ $((fwd * 10)) -ge $((rx * 9)) ] || { valid=invalid; why="forward chain saw only $fwd"; }
+			;;
+		sw|hw)
+			[ $((fwd * 20)) -lt "$rx" ] || { valid=invalid; why="forward chain saw $fwd (slow path)"; }
+			if [ "$T_FT" = hw ] && [ $((hwf * 20)) -lt $((rx * 19)) ]; then
+				valid=invalid why="sim forwarded only $hwf in hardware"
+			fi
+			;;
+		esac
+	fi
+	record udp "$cfg" "$f" "$r" "$pps" pps "$valid" \
+		"${why:+$why; }sent=$sent rx=$rx fwd=$fwd hw=$hwf usec=$usec ready=$ready tries=$EST_TRIES impl=$(impl_loaded)"
+}
+
+# run_tcp CONFIG ROUND
+run_tcp()
+{
+	local cfg=$1 r=$2 fa fb sa sb out mbps rx fwd valid=valid why= spid
+
+	topo_for "$cfg"
+	[ -n "$T_IMPL" ] && use_impl "$T_IMPL"
+	router_reset || { record tcp "$cfg" 1 "$r" 0 Mbit/s invalid "ruleset load failed"; return; }
+	timeout $((TCPDUR + 60)) ip netns exec "$T_S" iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
+	spid=$!
+	if ! wait_for 20 _tcp_listening "$T_S" 5201; then
+		record tcp "$cfg" 1 "$r" 0 Mbit/s invalid "iperf3 server did not start"
+		kill "$spid" 2>/dev/null
+		return
+	fi
+	fa=$(fwd_pk)
+	sa=$(ip netns exec "$T_S" cat "/sys/class/net/$T_SDEV/statistics/rx_packets")
+	out=$(timeout $((TCPDUR + 60)) ip netns exec "$T_C" iperf3 -4 -c "$S4" -p 5201 \
+		-t "$TCPDUR" -f m 2>&1)
+	fb=$(fwd_pk)
+	sb=$(ip netns exec "$T_S" cat "/sys/class/net/$T_SDEV/statistics/rx_packets")
+	wait_pid_timeout 30 "$spid" >/dev/null 2>&1
+	mbps=$(echo "$out" | awk '/receiver/ { for (i = 2; i <= NF; i++) if ($i == "Mbits/sec") v = $(i - 1) } END { print v }')
+	rx=$((sb - sa))
+	fwd=$((fb - fa))
+	if [ -z "$mbps" ]; then
+		mbps=0 valid=invalid why="iperf3 failed: $(echo "$out" | tail -n 2 | tr '\n' ' ')"
+	elif [ "$T_FT" = none ]; then
+		[ $((fwd * 10)) -ge $((rx * 9)) ] || { valid=invalid; why="forward chain saw only $fwd"; }
+	else
+		[ $((fwd * 20)) -lt "$rx" ] || { valid=invalid; why="forward chain saw $fwd (slow path)"; }
+	fi
+	record tcp "$cfg" 1 "$r" "$mbps" Mbit/s "$valid" \
+		"${why:+$why; }server_rx_pkts=$rx fwd=$fwd impl=$(impl_loaded)"
+}
+
+# slab_bytes: total bytes of active slab objects (all caches; immune to
+# cache merging), and the kno_flow cache alone ("TOTAL KNO")
+slab_bytes()
+{
+	awk 'NR > 2 { t += $2 * $4; if ($1 == "kno_flow") k = $2 * $4 }
+	     END { printf "%.0f %.0f\n", t, k }' /proc/slabinfo
+}
+
+# run_mem CONFIG N: slab growth per flow for N established flows
+run_mem()
+{
+	local cfg=$1 n=$2 t0 k0 t1 k1 kno valid=valid why= cache
+
+	topo_for "$cfg"
+	[ -n "$T_IMPL" ] && use_impl "$T_IMPL"
+	router_reset || return
+	sleep 1
+	read -r t0 k0 <<<"$(slab_bytes)"
+	if ! establish "$n"; then
+		valid=invalid why="flows not established"
+	fi
+	sleep 1
+	read -r t1 k1 <<<"$(slab_bytes)"
+	kno=$(( (k1 - k0) / n ))
+	cache=
+	if [ "$T_IMPL" = ours ] && [ -e /sys/kernel/slab/kno_flow ]; then
+		cache="kno_flow object_size=$(cat /sys/kernel/slab/kno_flow/object_size)"
+		if [ -L /sys/kernel/slab/kno_flow ]; then
+			cache="$cache (merged into $(basename "$(readlink /sys/kernel/slab/kno_flow)")); "
+		else
+			cache="$cache, +$kno B/flow in its cache; "
+		fi
+	fi
+	record mem "$cfg" "$n" 0 $(( (t1 - t0) / n )) B/flow "$valid" \
+		"${why:+$why; }${cache}slab total +$((t1 - t0)) B for $n flows, ready=$(ct_ready)"
+	router_reset
+}
+
+# ------------------------------------------------------------------ main ---
+
+: >"$TSV"
+printf 'kind\tconfig\tflows\tround\tvalue\tunit\tvalid\tdetail\n' >"$TSV"
+say "kernel $KREL, rounds=$ROUNDS configs='$CONFIGS' flows='$FLOWS' udp=${DUR}s tcp=${TCPDUR}s mem=$MEMFLOWS, $(nproc) CPU(s)"
+echo "$KREL" >"$OUT/bench.kernel"
+setup
+say "topology ready ($(($(date +%s) - T_START))s)"
+{
+	echo "intree: $(for m in $FT_MODS; do ft_file intree $m; done | tr '\n' ' ')"
+	echo "ours: $(for m in $FT_MODS; do ft_file ours $m; done | tr '\n' ' ')"
+	echo "ours version: $(modinfo -F version "$(ft_file ours nf_flow_table)")"
+	echo "ours srcversion: $(modinfo -F srcversion "$(ft_file ours nf_flow_table)")"
+	echo "intree: no version/srcversion (kernel $KREL's own modules)"
+} >"$OUT/bench.modules"
+sed 's/^/# bench: /' "$OUT/bench.modules"
+
+read -r -a cfgs <<<"$CONFIGS"
+n=${#cfgs[@]}
+for ((r = 1; r <= ROUNDS; r++)); do
+	order=()
+	for ((i = 0; i < n; i++)); do
+		order+=("${cfgs[$(((i + r - 1) % n))]}")
+	done
+	say "round $r of $ROUNDS: ${order[*]} ($(($(date +%s) - T_START))s)"
+	for cfg in "${order[@]}"; do
+		for f in $FLOWS; do
+			run_udp "$cfg" "$f" "$r"
+		done
+		case " $TCPCONFIGS " in
+		*" $cfg "*) [ "$TCPDUR" -gt 0 ] && run_tcp "$cfg" "$r" ;;
+		esac
+	done
+done
+
+if [ "$MEMFLOWS" -gt 0 ]; then
+	for cfg in classic intree ours; do
+		run_mem "$cfg" "$MEMFLOWS"
+	done
+fi
+
+routers_flush
+say "done in $(($(date +%s) - T_START))s"
+exit 0

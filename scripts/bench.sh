@@ -1,0 +1,83 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make bench: forwarding benchmarks of our flowtable against the kernel's
+# own (in-tree) modules and against plain conntrack + NAT, in one qemu VM
+# boot per kernel (scripts/bench-guest.sh does the work inside the VM;
+# Documentation/bench.rst describes what is measured).
+#
+#   bench.sh [-k "KVER..."] [-r ROUNDS] [-c "CONFIG..."] [-f "FLOWS..."]
+#            [-d SECONDS] [-T SECONDS] [-C "CONFIG..."] [-M FLOWS]
+#            [-t VM_TIMEOUT] [-B]
+#
+#   -k  kernels (default: every supported kernel with headers installed,
+#       one after another)
+#   -r  interleaved rounds per configuration (default 5)
+#   -c  configurations (default "classic intree ours hw-intree hw-ours")
+#   -f  UDP flow counts (default "1 1000")
+#   -d  seconds of pktgen traffic per UDP run (default 3)
+#   -T  seconds of iperf3 per TCP run (default 5, 0 = none)
+#   -C  configurations with a TCP run (default "classic intree ours")
+#   -M  flows for the memory-per-flow figure (default 10000, 0 = none)
+#   -t  VM timeout in seconds (default 2400)
+#   -B  (re)build the modules first (default: build only what is missing)
+#
+# The VM gets one vCPU. Per kernel it prints a table (median, min, max of
+# the valid runs, ratios ours/intree and ours/classic) and writes it as
+# JSON to build/<release>/bench.json; the raw runs stay in
+# build/<release>/vm/bench/bench.tsv.
+
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top" || exit 1
+
+kvers=
+gargs=()
+vmtimeout=2400
+build=0
+while getopts "k:r:c:f:d:T:M:t:B" opt; do
+	case "$opt" in
+	k) kvers=$OPTARG ;;
+	r|c|f|d|T|C|M) gargs+=("-$opt" "$OPTARG") ;;
+	t) vmtimeout=$OPTARG ;;
+	B) build=1 ;;
+	*) sed -n '9,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+	esac
+done
+
+[ -n "$kvers" ] || kvers=$(scripts/kernels.sh list)
+[ -n "$kvers" ] || { echo "bench: no supported kernel headers installed (make deps)" >&2; exit 1; }
+
+# qemu runs under TCG through scripts/vm.sh, which passes no extra qemu
+# arguments (no -icount), so the guest clock is the host's wall clock.
+TIMING="wall-clock TCG (qemu without -icount: scripts/vm.sh takes no extra qemu arguments); figures depend on host load"
+
+rc=0
+for k in $kvers; do
+	k=$(scripts/kernels.sh resolve "$k") || { rc=1; continue; }
+	if [ "$build" = 1 ] || [ ! -r "build/$k/nf_flow_table.ko" ] ||
+		[ ! -r "build/$k/selftests/kno_simnic.ko" ]; then
+		make -s --no-print-directory KVER="$k" module selftest-modules >/dev/null ||
+			{ echo "bench: build for $k failed" >&2; rc=1; continue; }
+	fi
+	out=$top/build/$k/vm/bench
+	rm -rf "$out"
+	mkdir -p "$out"
+	echo "== bench $k: one VM, 1 vCPU, timeout ${vmtimeout}s (timing: wall-clock TCG)"
+	start=$(date +%s)
+	scripts/vm.sh -k "$k" -i ours -c 1 -q -t "$vmtimeout" -o "$out" -- \
+		scripts/bench-guest.sh "${gargs[@]}"
+	vrc=$?
+	echo "== VM for $k finished with $vrc after $(( $(date +%s) - start ))s (console: $out/console.log)"
+	if [ ! -s "$out/bench.tsv" ]; then
+		echo "bench: $k produced no results" >&2
+		rc=1
+		continue
+	fi
+	[ "$vrc" = 0 ] || rc=1
+	python3 scripts/bench-report.py --kernel "$k" --timing "$TIMING" \
+		--modules "$out/bench.modules" --vm-rc "$vrc" \
+		--json "$top/build/$k/bench.json" "$out/bench.tsv" || rc=1
+	echo "JSON: build/$k/bench.json"
+done
+exit $rc
