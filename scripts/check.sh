@@ -114,7 +114,7 @@ for k in $kvers; do
 	mkdir -p "$out"
 	echo "# VM $k ($impl, ${ncpu} vCPU): selftests/run.sh ${tests:-(all)}"
 	# shellcheck disable=SC2086
-	( scripts/vm.sh -k "$k" -i "$impl" -c "$ncpu" -t "${KNO_VM_TIMEOUT:-3000}" \
+	( scripts/vm.sh -k "$k" -i "$impl" -c "$ncpu" -t "${KNO_VM_TIMEOUT:-4200}" \
 		-o "$out" -- selftests/run.sh $tests | sed -u "s/^/# [$k] /"
 	  echo "${PIPESTATUS[0]}" > "$out/vm.rc" ) &
 	vmpid[$k]=$!
