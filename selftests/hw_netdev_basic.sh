@@ -114,25 +114,14 @@ burst_check()
 	[ "$got" = "$want" ] || { echo "FAIL: expected $want"; return 1; }
 }
 
-# expect NAME VALUE WANT
-expect()
-{
-	if [ "$2" = "$3" ]; then
-		echo "ok: $1 = $2"
-		return 0
-	fi
-	echo "FAIL: $1 = ${2:-missing}, expected $3"
-	return 1
-}
-
 t_drop4()
 {
 	local rc=0
 
 	burst_check d4 "$NS_C" "$NS_S" "$S4" 7001 0 || rc=1
-	expect "sim rule on r0 (udp dport 7001) packets" "$(acl_get r0 7001 packets)" "$N" || rc=1
-	expect "nft counter of the rule" "$(nft_rule_packets 7001)" "$N" || rc=1
-	expect "software ingress counter on the router" "$(sw_count 7001)" 0 || rc=1
+	assert_eq "sim rule on r0 (udp dport 7001) packets" "$(acl_get r0 7001 packets)" "$N" || rc=1
+	assert_eq "nft counter of the rule" "$(nft_rule_packets 7001)" "$N" || rc=1
+	assert_eq "software ingress counter on the router" "$(sw_count 7001)" 0 || rc=1
 	[ "$rc" = 0 ] || cat "$SIM_DBG/acl"
 	return $rc
 }
@@ -142,9 +131,9 @@ t_drop6()
 	local rc=0
 
 	burst_check d6 "$NS_C" "$NS_S" "$S6" 7003 0 || rc=1
-	expect "sim rule on r0 (udp dport 7003) packets" "$(acl_get r0 7003 packets)" "$N" || rc=1
-	expect "nft counter of the rule" "$(nft_rule_packets 7003)" "$N" || rc=1
-	expect "software ingress counter on the router" "$(sw_count 7003)" 0 || rc=1
+	assert_eq "sim rule on r0 (udp dport 7003) packets" "$(acl_get r0 7003 packets)" "$N" || rc=1
+	assert_eq "nft counter of the rule" "$(nft_rule_packets 7003)" "$N" || rc=1
+	assert_eq "software ingress counter on the router" "$(sw_count 7003)" 0 || rc=1
 	[ "$rc" = 0 ] || cat "$SIM_DBG/acl"
 	return $rc
 }
@@ -154,12 +143,12 @@ t_accept_first()
 	local rc=0
 
 	burst_check af "$NS_C" "$NS_S" "$S4" 7004 "$N" || rc=1
-	expect "accept rule packets" "$(acl_get r0 7004 packets accept)" "$N" || rc=1
-	expect "drop rule packets" "$(acl_get r0 7004 packets drop)" 0 || rc=1
-	expect "software ingress counter on the router" "$(sw_count 7004)" "$N" || rc=1
-	expect "nft counter of the accept rule (hardware + software)" \
+	assert_eq "accept rule packets" "$(acl_get r0 7004 packets accept)" "$N" || rc=1
+	assert_eq "drop rule packets" "$(acl_get r0 7004 packets drop)" 0 || rc=1
+	assert_eq "software ingress counter on the router" "$(sw_count 7004)" "$N" || rc=1
+	assert_eq "nft counter of the accept rule (hardware + software)" \
 		"$(nft_rule_packets 7004 accept)" $((2 * N)) || rc=1
-	expect "nft counter of the drop rule" "$(nft_rule_packets 7004 drop)" 0 || rc=1
+	assert_eq "nft counter of the drop rule" "$(nft_rule_packets 7004 drop)" 0 || rc=1
 	[ "$rc" = 0 ] || cat "$SIM_DBG/acl"
 	return $rc
 }
@@ -169,10 +158,10 @@ t_iif()
 	local rc=0
 
 	burst_check ii "$NS_S" "$NS_C" "$C4" 7005 0 || rc=1
-	expect "rule copy on r1 packets" "$(acl_get r1 7005 packets)" "$N" || rc=1
-	expect "rule copy on r0 packets" "$(acl_get r0 7005 packets)" 0 || rc=1
+	assert_eq "rule copy on r1 packets" "$(acl_get r1 7005 packets)" "$N" || rc=1
+	assert_eq "rule copy on r0 packets" "$(acl_get r0 7005 packets)" 0 || rc=1
 	burst_check io "$NS_C" "$NS_S" "$S4" 7005 "$N" || rc=1
-	expect "rule copy on r0 packets (iif does not match)" "$(acl_get r0 7005 packets)" 0 || rc=1
+	assert_eq "rule copy on r0 packets (iif does not match)" "$(acl_get r0 7005 packets)" 0 || rc=1
 	[ "$rc" = 0 ] || cat "$SIM_DBG/acl"
 	return $rc
 }
@@ -188,7 +177,7 @@ t_unsupported()
 	else
 		echo "ok: nft refused it: $out"
 	fi
-	expect "ACL rules on r0+r1" "$(sim_ports_sum acl_rules r0 r1)" "$n0" || rc=1
+	assert_eq "ACL rules on r0+r1" "$(sim_ports_sum acl_rules r0 r1)" "$n0" || rc=1
 	ip netns exec "$NS_R" nft list chain netdev kno_acl in | grep -q "dport 7009" &&
 		{ echo "FAIL: the rule is in the ruleset"; rc=1; }
 	grep "type=acl" "$SIM_DBG/errors"
@@ -204,7 +193,7 @@ t_delete_rule()
 	[ -n "$h" ] || fail "no handle for the 7001 rule" || return
 	n0=$(sim_ports_sum acl_rules r0 r1)
 	ip netns exec "$NS_R" nft delete rule netdev kno_acl in handle "$h" || return 1
-	expect "ACL rules on r0+r1" "$(sim_ports_sum acl_rules r0 r1)" $((n0 - 2)) || rc=1
+	assert_eq "ACL rules on r0+r1" "$(sim_ports_sum acl_rules r0 r1)" $((n0 - 2)) || rc=1
 	[ -z "$(acl_get r0 7001 packets)" ] || { echo "FAIL: rule still in the sim"; rc=1; }
 	burst_check dr "$NS_C" "$NS_S" "$S4" 7001 "$N" || rc=1
 	return $rc
@@ -216,9 +205,9 @@ t_delete_table()
 
 	ip netns exec "$NS_R" nft delete table netdev kno_acl || return 1
 	for p in r0 r1; do
-		expect "$p acl_rules" "$(sim_port_get $p acl_rules)" 0 || rc=1
-		expect "$p tc_blocks" "$(sim_port_get $p tc_blocks)" 0 || rc=1
-		expect "$p tc_binds - tc_unbinds" \
+		assert_eq "$p acl_rules" "$(sim_port_get $p acl_rules)" 0 || rc=1
+		assert_eq "$p tc_blocks" "$(sim_port_get $p tc_blocks)" 0 || rc=1
+		assert_eq "$p tc_binds - tc_unbinds" \
 			$(($(sim_port_get $p tc_binds) - $(sim_port_get $p tc_unbinds))) 0 || rc=1
 	done
 	return $rc

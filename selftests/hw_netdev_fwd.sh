@@ -32,16 +32,6 @@ N=50
 
 ktap_begin 3
 
-expect()
-{
-	if [ "$2" = "$3" ]; then
-		echo "ok: $1 = $2"
-		return 0
-	fi
-	echo "FAIL: $1 = ${2:-missing}, expected $3"
-	return 1
-}
-
 topo()
 {
 	setup_ns NS_C NS_R NS_S || return 1
@@ -88,9 +78,9 @@ t_wire()
 	ip netns exec "$NS_C" ping -q -c 5 -i 0.2 -W 2 fd07::2 || rc=1
 	tcp_transfer fw "$NS_C" "$NS_S" 10.7.0.2 7200 1048576 || rc=1
 	read -r rx1 f1 g1 c1 s1 < <(snap_quiet)
-	expect "frames r0+r1 delivered to the router's stack" $((rx1 - rx0)) 0 || rc=1
-	expect "frames the r0 fwd rule counted (= sent by the client)" $((f1 - f0)) $((c1 - c0)) || rc=1
-	expect "frames the r1 fwd rule counted (= sent by the server)" $((g1 - g0)) $((s1 - s0)) || rc=1
+	assert_eq "frames r0+r1 delivered to the router's stack" $((rx1 - rx0)) 0 || rc=1
+	assert_eq "frames the r0 fwd rule counted (= sent by the client)" $((f1 - f0)) $((c1 - c0)) || rc=1
+	assert_eq "frames the r1 fwd rule counted (= sent by the server)" $((g1 - g0)) $((s1 - s0)) || rc=1
 	assert_atleast "frames through the hardware" $((f1 - f0)) 700 || rc=1
 	[ "$rc" = 0 ] || cat "$SIM_DBG/acl"
 	return $rc
@@ -140,9 +130,9 @@ t_drop()
 	wait_for 20 sim_is "sim_sink_count c" = "$N" || rc=1
 	sim_sink_stop d
 	sim_sink_stop c
-	expect "datagrams to 7100 that arrived" "$(sim_sink_count d)" 0 || rc=1
-	expect "datagrams to 7101 that arrived" "$(sim_sink_count c)" "$N" || rc=1
-	expect "drop rule packets on r0" "$(grep '^port=r0 ' "$SIM_DBG/acl" |
+	assert_eq "datagrams to 7100 that arrived" "$(sim_sink_count d)" 0 || rc=1
+	assert_eq "datagrams to 7101 that arrived" "$(sim_sink_count c)" "$N" || rc=1
+	assert_eq "drop rule packets on r0" "$(grep '^port=r0 ' "$SIM_DBG/acl" |
 		grep 'verdict=drop' | sed -n 's/.* packets=\([0-9]*\).*/\1/p')" "$N" || rc=1
 	return $rc
 }
@@ -179,7 +169,7 @@ t_tc_vlan()
 	rx0=$(($(sim_port_get r2 rx_packets) + $(sim_port_get r3 rx_packets)))
 	ip netns exec "$NS_C" ping -q -c 10 -i 0.2 -W 2 10.8.0.2 || rc=1
 	rx1=$(($(sim_port_get r2 rx_packets) + $(sim_port_get r3 rx_packets)))
-	expect "frames r2+r3 delivered to the router's stack" $((rx1 - rx0)) 0 || rc=1
+	assert_eq "frames r2+r3 delivered to the router's stack" $((rx1 - rx0)) 0 || rc=1
 	grep -E "^port=r[23] " "$SIM_DBG/acl"
 	assert_atleast "packets popped and redirected on r2" \
 		"$(grep '^port=r2 ' "$SIM_DBG/acl" | sed -n 's/.* packets=\([0-9]*\).*/\1/p')" 10 || rc=1

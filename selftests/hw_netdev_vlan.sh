@@ -58,16 +58,6 @@ nft_rule_packets()
 		sed -n 's/.*counter packets \([0-9]*\).*/\1/p' | head -n 1
 }
 
-expect()
-{
-	if [ "$2" = "$3" ]; then
-		echo "ok: $1 = $2"
-		return 0
-	fi
-	echo "FAIL: $1 = ${2:-missing}, expected $3"
-	return 1
-}
-
 # burst DADDR DPORT WANT: N datagrams from the client, WANT must arrive;
 # a control burst to port 7002 arrives completely first.
 burst()
@@ -84,7 +74,7 @@ burst()
 	sim_sink_stop "s$dport"
 	sim_sink_stop "c$dport"
 	got=$(sim_sink_count "s$dport")
-	expect "datagrams to port $dport that arrived" "$got" "$want"
+	assert_eq "datagrams to port $dport that arrived" "$got" "$want"
 }
 
 t_vlan()
@@ -93,9 +83,9 @@ t_vlan()
 
 	sw0=$(nft_counter_packets "$NS_R" netdev kno_sw sw)
 	burst "$daddr" "$dport" "$want" || rc=1
-	expect "sim rule packets" "$(acl_get r0 "$dport" packets)" "$cnt" || rc=1
-	expect "nft counter of the rule" "$(nft_rule_packets "$dport")" "$cnt" || rc=1
-	expect "software ingress counter growth" \
+	assert_eq "sim rule packets" "$(acl_get r0 "$dport" packets)" "$cnt" || rc=1
+	assert_eq "nft counter of the rule" "$(nft_rule_packets "$dport")" "$cnt" || rc=1
+	assert_eq "software ingress counter growth" \
 		$(($(nft_counter_packets "$NS_R" netdev kno_sw sw) - sw0)) "$want" || rc=1
 	[ "$rc" = 0 ] || cat "$SIM_DBG/acl"
 	return $rc

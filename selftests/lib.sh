@@ -904,6 +904,17 @@ assert_below()
 }
 
 # assert_atleast NAME VALUE MIN
+# assert_eq NAME VALUE WANT: VALUE is exactly WANT.
+assert_eq()
+{
+	if [ "$2" = "$3" ]; then
+		echo "ok: $1 = $2"
+		return 0
+	fi
+	echo "FAIL: $1 = ${2:-missing}, expected $3"
+	return 1
+}
+
 assert_atleast()
 {
 	if [ "$2" -ge "$3" ]; then
