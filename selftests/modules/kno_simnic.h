@@ -294,6 +294,8 @@ int kno_sim_pair_del(struct net *net, const char *name);
 void kno_sim_wire_rx(struct kno_sim_port *port, struct sk_buff *skb);
 void kno_sim_stats_read(struct kno_sim_port *port, u64 *sum);
 int kno_sim_fault_check(enum kno_sim_cmd cmd);
+int kno_sim_cmd_start(struct kno_sim_cmd_stats *st, const void *rule,
+		      enum kno_sim_cmd cmd);
 void kno_sim_delay(void);
 
 /* kno_simnic_ft.c */

@@ -456,18 +456,10 @@ static noinline int kno_sim_acl_destroy(struct kno_sim_binding *b,
 	mutex_lock(&kno_sim_lock);
 	port = b->port;
 	st = &port->acl_cmd[KNO_SIM_CMD_DESTROY];
-	st->calls++;
 	rule = port->live ? kno_sim_acl_find(port, f->cookie) : NULL;
-	if (!rule) {
-		st->enoent++;
-		err = -ENOENT;
+	err = kno_sim_cmd_start(st, rule, KNO_SIM_CMD_DESTROY);
+	if (err)
 		goto out;
-	}
-	err = kno_sim_fault_check(KNO_SIM_CMD_DESTROY);
-	if (err) {
-		st->injected++;
-		goto out;
-	}
 	kno_sim_acl_free(rule);
 	st->ok++;
 out:
@@ -489,18 +481,10 @@ static noinline int kno_sim_acl_stats(struct kno_sim_binding *b,
 	mutex_lock(&kno_sim_lock);
 	port = b->port;
 	st = &port->acl_cmd[KNO_SIM_CMD_STATS];
-	st->calls++;
 	rule = port->live ? kno_sim_acl_find(port, f->cookie) : NULL;
-	if (!rule) {
-		st->enoent++;
-		err = -ENOENT;
+	err = kno_sim_cmd_start(st, rule, KNO_SIM_CMD_STATS);
+	if (err)
 		goto out;
-	}
-	err = kno_sim_fault_check(KNO_SIM_CMD_STATS);
-	if (err) {
-		st->injected++;
-		goto out;
-	}
 	st->ok++;
 	if (READ_ONCE(kno_sim_cfg.stats_frozen)) {
 		flow_stats_update(&f->stats, 0, 0, 0, rule->installed,

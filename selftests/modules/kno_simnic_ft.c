@@ -626,18 +626,10 @@ static noinline int kno_sim_ft_destroy(struct kno_sim_binding *b,
 	mutex_lock(&kno_sim_lock);
 	port = b->port;
 	st = &port->ft_cmd[KNO_SIM_CMD_DESTROY];
-	st->calls++;
 	rule = port->live ? kno_sim_ft_find_cookie(port, f->cookie) : NULL;
-	if (!rule) {
-		st->enoent++;
-		err = -ENOENT;
+	err = kno_sim_cmd_start(st, rule, KNO_SIM_CMD_DESTROY);
+	if (err)
 		goto out;
-	}
-	err = kno_sim_fault_check(KNO_SIM_CMD_DESTROY);
-	if (err) {
-		st->injected++;
-		goto out;
-	}
 	kno_sim_ft_rule_free(rule);
 	st->ok++;
 out:
@@ -659,18 +651,10 @@ static noinline int kno_sim_ft_stats(struct kno_sim_binding *b,
 	mutex_lock(&kno_sim_lock);
 	port = b->port;
 	st = &port->ft_cmd[KNO_SIM_CMD_STATS];
-	st->calls++;
 	rule = port->live ? kno_sim_ft_find_cookie(port, f->cookie) : NULL;
-	if (!rule) {
-		st->enoent++;
-		err = -ENOENT;
+	err = kno_sim_cmd_start(st, rule, KNO_SIM_CMD_STATS);
+	if (err)
 		goto out;
-	}
-	err = kno_sim_fault_check(KNO_SIM_CMD_STATS);
-	if (err) {
-		st->injected++;
-		goto out;
-	}
 	st->ok++;
 	if (READ_ONCE(kno_sim_cfg.stats_frozen)) {
 		flow_stats_update(&f->stats, 0, 0, 0, rule->installed,

@@ -61,6 +61,27 @@ int kno_sim_fault_check(enum kno_sim_cmd cmd)
 	return 0;
 }
 
+/*
+ * The start of a DESTROY or STATS of an installed rule, kno_sim_lock held:
+ * count the call, fail with ENOENT when @rule is NULL (no such rule, or the
+ * port is gone) and with the injected errno when a fault is due.
+ */
+int kno_sim_cmd_start(struct kno_sim_cmd_stats *st, const void *rule,
+		      enum kno_sim_cmd cmd)
+{
+	int err;
+
+	st->calls++;
+	if (!rule) {
+		st->enoent++;
+		return -ENOENT;
+	}
+	err = kno_sim_fault_check(cmd);
+	if (err)
+		st->injected++;
+	return err;
+}
+
 /* Simulated command latency; called without kno_sim_lock. */
 void kno_sim_delay(void)
 {
