@@ -114,26 +114,15 @@ burst_check()
 	[ "$got" = "$want" ] || { echo "FAIL: expected $want"; return 1; }
 }
 
-t_drop4()
+# t_drop ID DADDR DPORT: the offloaded drop rule for DPORT stops all N.
+t_drop()
 {
-	local rc=0
+	local id=$1 daddr=$2 dport=$3 rc=0
 
-	burst_check d4 "$NS_C" "$NS_S" "$S4" 7001 0 || rc=1
-	assert_eq "sim rule on r0 (udp dport 7001) packets" "$(acl_get r0 7001 packets)" "$N" || rc=1
-	assert_eq "nft counter of the rule" "$(nft_rule_packets 7001)" "$N" || rc=1
-	assert_eq "software ingress counter on the router" "$(sw_count 7001)" 0 || rc=1
-	[ "$rc" = 0 ] || cat "$SIM_DBG/acl"
-	return $rc
-}
-
-t_drop6()
-{
-	local rc=0
-
-	burst_check d6 "$NS_C" "$NS_S" "$S6" 7003 0 || rc=1
-	assert_eq "sim rule on r0 (udp dport 7003) packets" "$(acl_get r0 7003 packets)" "$N" || rc=1
-	assert_eq "nft counter of the rule" "$(nft_rule_packets 7003)" "$N" || rc=1
-	assert_eq "software ingress counter on the router" "$(sw_count 7003)" 0 || rc=1
+	burst_check "$id" "$NS_C" "$NS_S" "$daddr" "$dport" 0 || rc=1
+	assert_eq "sim rule on r0 (udp dport $dport) packets" "$(acl_get r0 "$dport" packets)" "$N" || rc=1
+	assert_eq "nft counter of the rule" "$(nft_rule_packets "$dport")" "$N" || rc=1
+	assert_eq "software ingress counter on the router" "$(sw_count "$dport")" 0 || rc=1
 	[ "$rc" = 0 ] || cat "$SIM_DBG/acl"
 	return $rc
 }
@@ -216,8 +205,8 @@ t_delete_table()
 sim_topo || ktap_bail "topology setup failed"
 acl_ruleset || ktap_bail "cannot load the offloaded netdev chain"
 
-run_test "IPv4 drop rule in hardware: 0/$N arrive, rule and nft counter $N, stack saw 0" t_drop4
-run_test "IPv6 drop rule in hardware: 0/$N arrive, rule and nft counter $N, stack saw 0" t_drop6
+run_test "IPv4 drop rule in hardware: 0/$N arrive, rule and nft counter $N, stack saw 0" t_drop d4 "$S4" 7001
+run_test "IPv6 drop rule in hardware: 0/$N arrive, rule and nft counter $N, stack saw 0" t_drop d6 "$S6" 7003
 run_test "an earlier accept wins over a later drop: $N/$N arrive, sim counters $N and 0" t_accept_first
 run_test "meta iif: dropped only when arriving on the named port" t_iif
 run_test "a rule the sim cannot do (dup) is refused and not installed" t_unsupported
