@@ -59,6 +59,15 @@ t_control()
 	expect_err "invalid argument" fail_replace "x" || rc=1
 	expect_err "invalid argument" fail_replace "1 5 101" || rc=1
 	expect_err "invalid argument" fail_replace "1 0" || rc=1
+	expect_err "invalid argument" fail_replace "0 5 50 0" || rc=1
+	expect_err "invalid argument" fail_replace "0 5 0 3" || rc=1
+	expect_err "invalid argument" fail_replace "0 5 50 3 1" || rc=1
+	echo "0 16 50 3" >"$SIM_DBG/fail_replace" || rc=1
+	[ "$(cat "$SIM_DBG/fail_replace")" = "next=0 errno=16 percent=50 times=3" ] ||
+		{ echo "FAIL: fail_replace reads '$(cat "$SIM_DBG/fail_replace")'"; rc=1; }
+	echo 0 >"$SIM_DBG/fail_replace" || rc=1
+	[ "$(cat "$SIM_DBG/fail_replace")" = "next=0 errno=5 percent=0" ] ||
+		{ echo "FAIL: reset fail_replace reads '$(cat "$SIM_DBG/fail_replace")'"; rc=1; }
 	if ip -n "$NS_A" link add type kno_simnic 2>/dev/null; then
 		echo "FAIL: ip link add type kno_simnic was accepted"
 		rc=1

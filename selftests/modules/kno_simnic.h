@@ -238,6 +238,8 @@ struct kno_sim_port {
 struct kno_sim_fault {
 	unsigned int next;	/* fail the next N calls */
 	unsigned int percent;	/* fail calls at random, 0..100 */
+	unsigned int times;	/* random failures left, 0: no limit */
+	bool limited;		/* times counts down */
 	int err;		/* negative errno to return */
 };
 

@@ -340,30 +340,34 @@ static int kno_sim_summary_show(struct seq_file *m, void *v)
 }
 DEFINE_SHOW_ATTRIBUTE(kno_sim_summary);
 
-/* fail_<cmd>: "N [ERRNO [PERCENT]]" */
+/* fail_<cmd>: "N [ERRNO [PERCENT [TIMES]]]" */
 static ssize_t kno_sim_fault_write(struct file *file, const char __user *ubuf,
 				   size_t count, loff_t *ppos)
 {
 	struct kno_sim_fault *ft = file->private_data;
-	unsigned int next, percent = 0;
-	char buf[64], *w[3];
+	unsigned int next, percent = 0, times = 0;
+	char buf[64], *w[4];
 	int n, err, e = EIO;
 
 	err = kno_sim_get_cmd(buf, sizeof(buf), ubuf, count);
 	if (err)
 		return err;
-	n = kno_sim_words(buf, w, 3);
+	n = kno_sim_words(buf, w, 4);
 	if (n < 1 || kstrtouint(w[0], 0, &next))
 		return -EINVAL;
 	if (n > 1 && (kstrtoint(w[1], 0, &e) || !e || abs(e) >= MAX_ERRNO))
 		return -EINVAL;
 	if (n > 2 && (kstrtouint(w[2], 0, &percent) || percent > 100))
 		return -EINVAL;
+	if (n > 3 && (kstrtouint(w[3], 0, &times) || !times || !percent))
+		return -EINVAL;
 
 	mutex_lock(&kno_sim_lock);
 	ft->next = next;
 	ft->err = -abs(e);
 	ft->percent = percent;
+	ft->times = times;
+	ft->limited = n > 3;
 	mutex_unlock(&kno_sim_lock);
 	return count;
 }
@@ -376,8 +380,12 @@ static ssize_t kno_sim_fault_read(struct file *file, char __user *ubuf,
 	int len;
 
 	mutex_lock(&kno_sim_lock);
-	len = scnprintf(buf, sizeof(buf), "next=%u errno=%d percent=%u\n",
+	len = scnprintf(buf, sizeof(buf), "next=%u errno=%d percent=%u",
 			ft->next, -ft->err, ft->percent);
+	if (ft->limited)
+		len += scnprintf(buf + len, sizeof(buf) - len, " times=%u",
+				 ft->times);
+	len += scnprintf(buf + len, sizeof(buf) - len, "\n");
 	mutex_unlock(&kno_sim_lock);
 	return simple_read_from_buffer(ubuf, count, ppos, buf, len);
 }

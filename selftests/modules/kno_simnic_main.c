@@ -56,9 +56,14 @@ int kno_sim_fault_check(enum kno_sim_cmd cmd)
 		ft->next--;
 		return ft->err;
 	}
-	if (ft->percent && get_random_u32() % 100 < ft->percent)
-		return ft->err;
-	return 0;
+	if (!ft->percent || get_random_u32() % 100 >= ft->percent)
+		return 0;
+	if (ft->limited) {
+		if (!ft->times)
+			return 0;
+		ft->times--;
+	}
+	return ft->err;
 }
 
 /*
