@@ -10,7 +10,7 @@
 #               run_test DESC FUNC [ARG...] (runs FUNC, records the result),
 #               skip REASON (inside a subtest: return its status), diag, ktap_bail
 #   cleanup     setup_ns VAR..., defer CMD..., bg_start VAR CMD..., cleanup
-#   polling     wait_for TIMEOUT CMD..., wait_until_gone, now_ms
+#   polling     wait_for TIMEOUT CMD..., wait_until_gone, now_ms, now_ms_to VAR
 #   topology    topo_router [hop] (client <-> router [<-> hop] <-> server)
 #   nft         nft_load NS (ruleset on stdin), nft_counter NS FAMILY TABLE NAME,
 #               flow_add_stmt @FT, ft_devices
@@ -42,6 +42,16 @@ TEST_NAME=$(basename "$0" .sh)
 : "${KNO_VERBOSE:=0}"
 
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+
+# Creating a process costs 50-100 ms of guest CPU under TCG: a polling loop
+# that runs sleep(1) and stat(1) ten times a second takes the CPU away from
+# the traffic it waits for. Debian's bash-builtins (scripts/deps.sh installs
+# it) has both as loadable builtins; without it the commands are used.
+KNO_FINFO=0
+if [ -r /usr/lib/bash/sleep ] && [ -r /usr/lib/bash/finfo ]; then
+	enable -f /usr/lib/bash/sleep sleep 2>/dev/null &&
+		enable -f /usr/lib/bash/finfo finfo 2>/dev/null && KNO_FINFO=1
+fi
 
 # The VM's devtmpfs has no /dev/fd; bash process substitution needs it.
 [ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd 2>/dev/null
@@ -282,15 +292,26 @@ now_ms()
 	echo $((t / 1000))
 }
 
+# now_ms_to VAR: the same into VAR, without forking a subshell.
+now_ms_to()
+{
+	local t=${EPOCHREALTIME/./}
+
+	printf -v "$1" '%d' $((t / 1000))
+}
+
 # wait_for TIMEOUT_S CMD...: poll CMD every 0.1 s until it succeeds or
 # TIMEOUT_S seconds pass. Returns 0 on success, 1 on timeout.
 wait_for()
 {
-	local deadline=$(($(now_ms) + $1 * 1000))
+	local deadline now
 
+	now_ms_to now
+	deadline=$((now + $1 * 1000))
 	shift
 	while ! "$@"; do
-		[ "$(now_ms)" -ge "$deadline" ] && return 1
+		now_ms_to now
+		[ "$now" -ge "$deadline" ] && return 1
 		sleep 0.1
 	done
 	return 0
@@ -299,11 +320,14 @@ wait_for()
 # wait_while TIMEOUT_S CMD...: poll until CMD fails.
 wait_while()
 {
-	local deadline=$(($(now_ms) + $1 * 1000))
+	local deadline now
 
+	now_ms_to now
+	deadline=$((now + $1 * 1000))
 	shift
 	while "$@"; do
-		[ "$(now_ms)" -ge "$deadline" ] && return 1
+		now_ms_to now
+		[ "$now" -ge "$deadline" ] && return 1
 		sleep 0.1
 	done
 	return 0
@@ -517,8 +541,12 @@ flow_add_stmt()
 # nft_counter NS FAMILY TABLE NAME: print "PACKETS BYTES" of a named counter.
 nft_counter()
 {
-	ip netns exec "$1" nft list counter "$2" "$3" "$4" 2>/dev/null |
-		sed -n 's/.*packets \([0-9]*\) bytes \([0-9]*\).*/\1 \2/p' | head -n 1
+	local out
+
+	out=$(ip netns exec "$1" nft list counter "$2" "$3" "$4" 2>/dev/null)
+	[[ $out =~ packets\ ([0-9]+)\ bytes\ ([0-9]+) ]] &&
+		echo "${BASH_REMATCH[1]} ${BASH_REMATCH[2]}"
+	return 0
 }
 
 nft_counter_bytes()
@@ -554,25 +582,29 @@ ct_get()
 # ct_is_offloaded NS FAMILY PROTO SPORT DPORT: the entry exists with [OFFLOAD]
 ct_is_offloaded()
 {
-	ct_get "$@" | grep -qF '[OFFLOAD]'
+	[[ $(ct_get "$@") == *"[OFFLOAD]"* ]]
 }
 
 ct_is_hw_offloaded()
 {
-	ct_get "$@" | grep -qF '[HW_OFFLOAD]'
+	[[ $(ct_get "$@") == *"[HW_OFFLOAD]"* ]]
 }
 
 # ct_not_offloaded ...: the entry is gone or has no [OFFLOAD]/[HW_OFFLOAD].
 ct_not_offloaded()
 {
-	! ct_get "$@" | grep -qE '\[(HW_)?OFFLOAD\]'
+	[[ $(ct_get "$@") != *OFFLOAD]* ]]
 }
 
 # ct_id NS FAMILY PROTO SPORT DPORT: print the conntrack id of the entry.
 ct_id()
 {
-	ip netns exec "$1" conntrack -L -o id -f "$2" -p "$3" --sport "$4" --dport "$5" 2>/dev/null |
-		sed -n 's/.*id=\([0-9]*\).*/\1/p' | head -n 1
+	local out
+
+	out=$(ip netns exec "$1" conntrack -L -o id -f "$2" -p "$3" --sport "$4" \
+		--dport "$5" 2>/dev/null)
+	[[ $out =~ id=([0-9]+) ]] && echo "${BASH_REMATCH[1]}"
+	return 0
 }
 
 # ct_bytes NS FAMILY PROTO SPORT DPORT: print "ORIG_BYTES REPLY_BYTES"
@@ -599,7 +631,11 @@ make_file()
 
 file_size()
 {
-	stat -c %s "$1" 2>/dev/null || echo 0
+	if [ "$KNO_FINFO" = 1 ]; then
+		finfo -s "$1" 2>/dev/null || echo 0
+	else
+		stat -c %s "$1" 2>/dev/null || echo 0
+	fi
 }
 
 _addr_family_opt()
@@ -612,10 +648,13 @@ _addr_family_opt()
 
 _gate_wait()
 {
-	local gate=$1 deadline=$(($(now_ms) + $2 * 1000))
+	local gate=$1 deadline now
 
-	while [ ! -e "$gate" ] && [ "$(now_ms)" -lt "$deadline" ]; do
+	now_ms_to now
+	deadline=$((now + $2 * 1000))
+	while [ ! -e "$gate" ] && [ "$now" -lt "$deadline" ]; do
 		sleep 0.1
+		now_ms_to now
 	done
 }
 

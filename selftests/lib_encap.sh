@@ -238,8 +238,12 @@ enc_reset()
 # (original tuple with source port SPORT).
 enc_proc_flow()
 {
-	ip netns exec "$NS_R" cat /proc/net/nf_flowtable 2>/dev/null |
-		grep -E "^$1 [^ ]+:$2->" | head -n 1
+	local line re="^$1 [^ ]+:$2->"
+
+	while IFS= read -r line; do
+		[[ $line =~ $re ]] && { echo "$line"; return 0; }
+	done < <(ip netns exec "$NS_R" cat /proc/net/nf_flowtable 2>/dev/null)
+	return 0
 }
 
 # enc_check PROTO IPVER SPORT DPORT SIZE [PROCRE]: see the top of the file.

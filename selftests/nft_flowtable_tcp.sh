@@ -507,11 +507,14 @@ ours_only()
 # wait_for_ms TIMEOUT_MS CMD...: wait_for with a millisecond deadline
 wait_for_ms()
 {
-	local deadline=$(($(now_ms) + $1))
+	local deadline now
 
+	now_ms_to now
+	deadline=$((now + $1))
 	shift
 	while ! "$@"; do
-		[ "$(now_ms)" -ge "$deadline" ] && return 1
+		now_ms_to now
+		[ "$now" -ge "$deadline" ] && return 1
 		sleep 0.05
 	done
 	return 0
