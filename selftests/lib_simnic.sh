@@ -659,15 +659,21 @@ sim_wait_hw()
 # stack saw packets, and the flow's rule counters, as SNAP_NAME_* variables.
 sim_snap()
 {
-	local n=$1 cport=$2 v cnt
+	local n=$1 cport=$2 v line name=
+	local -A cnt=()
 
 	# One nft call per table: counters listed as "counter NAME {" lines
 	# followed by "packets N bytes N".
-	cnt=$( { ip netns exec "$NS_R" nft list counters table inet "$SIM_TABLE"
-		ip netns exec "$NS_R" nft list counters table netdev "$SIM_CNT_TABLE"; } 2>/dev/null |
-		awk '/counter [a-z0-9_]+ \{/ { n = $2 } /packets/ { print n, $2 }')
+	while IFS= read -r line; do
+		if [[ $line =~ counter\ ([a-z0-9_]+)\ \{ ]]; then
+			name=${BASH_REMATCH[1]}
+		elif [[ -n $name && $line =~ packets\ ([0-9]+) ]]; then
+			cnt[$name]=${BASH_REMATCH[1]}
+		fi
+	done < <({ ip netns exec "$NS_R" nft list counters table inet "$SIM_TABLE"
+		   ip netns exec "$NS_R" nft list counters table netdev "$SIM_CNT_TABLE"; } 2>/dev/null)
 	for v in routed all_c all_s l4_c l4_s; do
-		printf -v "SNAP_${n}_$v" '%s' "$(echo "$cnt" | awk -v k="$v" '$1 == k { print $2 }')"
+		printf -v "SNAP_${n}_$v" '%s' "${cnt[$v]:-}"
 	done
 	printf -v "SNAP_${n}_rx_c" '%s' "$(sim_port_get "$RDEV_C" rx_packets)"
 	printf -v "SNAP_${n}_rx_s" '%s' "$(sim_port_get "$RDEV_S" rx_packets)"
