@@ -70,12 +70,12 @@ do_build_check() {
 	done
 	log=$dir/build.log
 	# shellcheck disable=SC2086
-	make -C "/usr/src/linux-headers-$kver" M="$dir" $flags \
+	make -j"$(nproc)" -C "/usr/src/linux-headers-$kver" M="$dir" $flags \
 		KNO_VERSION=style modules > "$log" 2>&1
 	rc=$?
 	[ -r "$top/selftests/modules/Kbuild" ] &&
-		make -C "/usr/src/linux-headers-$kver" M="$dir/selftests" $flags \
-			modules >> "$log" 2>&1
+		make -j"$(nproc)" -C "/usr/src/linux-headers-$kver" M="$dir/selftests" \
+			$flags modules >> "$log" 2>&1
 	rc=$((rc | $?))
 	ours=$(grep -E '(warning|error):' "$log" |
 	       { grep -F "$dir/"; grep -E '^[a-z_]+\.[ch]:'; })

@@ -56,7 +56,7 @@ traffic_loop()
 				sim_ping_wait "$id" >>"$KNO_TMP/$id.log" 2>&1; then
 				echo "ok udp $id: $(tail -n 1 "$KNO_TMP/$id.log")" >>"$KNO_TMP/loop$n.res"
 			else
-				echo "fail udp $id: $(cat "$KNO_TMP/$id.log")" >>"$KNO_TMP/loop$n.res"
+				echo "fail udp $id: $(<"$KNO_TMP/$id.log")" >>"$KNO_TMP/loop$n.res"
 			fi
 		fi
 	done
@@ -136,7 +136,7 @@ t_no_rules()
 		ip netns exec "$NS_R" conntrack -L
 		return 1
 	fi
-	echo "ok: no rule left; $(cat "$SIM_DBG/summary")"
+	echo "ok: no rule left; $(<"$SIM_DBG/summary")"
 }
 
 t_no_leak()
@@ -144,10 +144,10 @@ t_no_leak()
 	sim_ns_del "$NS_C" "$NS_R" "$NS_S"
 	if ! wait_for 30 sim_is "sim_summary_get ports" = 0 ||
 		! wait_for 10 sim_is "sim_summary_get rule_objs" = 0; then
-		echo "FAIL: left after deleting the namespaces: $(cat "$SIM_DBG/summary")"
+		echo "FAIL: left after deleting the namespaces: $(<"$SIM_DBG/summary")"
 		return 1
 	fi
-	echo "ok: $(cat "$SIM_DBG/summary")"
+	echo "ok: $(<"$SIM_DBG/summary")"
 	[ "$(sim_summary_get bindings)" = 0 ]
 }
 

@@ -92,7 +92,7 @@ snap()
 {
 	local ports
 
-	ports=$(cat "$SIM_DBG/ports")
+	ports=$(<"$SIM_DBG/ports")
 	echo "$(($(get "$ports" r0 rx_packets) + $(get "$ports" r1 rx_packets)))" \
 		"$(fwd_get r0 packets)" "$(fwd_get r1 packets)" \
 		"$(get "$ports" c0 tx_packets)" "$(get "$ports" s0 tx_packets)"

@@ -99,7 +99,7 @@ t_next3()
 		sim_dump
 		return 1
 	fi
-	echo "in hardware; $(cat "$SIM_DBG/fail_replace"); injected: $(($(injected) - i0))"
+	echo "in hardware; $(<"$SIM_DBG/fail_replace"); injected: $(($(injected) - i0))"
 	[ "$(($(injected) - i0))" = 3 ] || { echo "FAIL: expected 3 injected failures"; rc=1; }
 	sim_ping_wait n3 || rc=1
 	return $rc

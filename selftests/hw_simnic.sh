@@ -63,11 +63,11 @@ t_control()
 	expect_err "invalid argument" fail_replace "0 5 0 3" || rc=1
 	expect_err "invalid argument" fail_replace "0 5 50 3 1" || rc=1
 	echo "0 16 50 3" >"$SIM_DBG/fail_replace" || rc=1
-	[ "$(cat "$SIM_DBG/fail_replace")" = "next=0 errno=16 percent=50 times=3" ] ||
-		{ echo "FAIL: fail_replace reads '$(cat "$SIM_DBG/fail_replace")'"; rc=1; }
+	[ "$(<"$SIM_DBG/fail_replace")" = "next=0 errno=16 percent=50 times=3" ] ||
+		{ echo "FAIL: fail_replace reads '$(<"$SIM_DBG/fail_replace")'"; rc=1; }
 	echo 0 >"$SIM_DBG/fail_replace" || rc=1
-	[ "$(cat "$SIM_DBG/fail_replace")" = "next=0 errno=5 percent=0" ] ||
-		{ echo "FAIL: reset fail_replace reads '$(cat "$SIM_DBG/fail_replace")'"; rc=1; }
+	[ "$(<"$SIM_DBG/fail_replace")" = "next=0 errno=5 percent=0" ] ||
+		{ echo "FAIL: reset fail_replace reads '$(<"$SIM_DBG/fail_replace")'"; rc=1; }
 	if ip -n "$NS_A" link add type kno_simnic 2>/dev/null; then
 		echo "FAIL: ip link add type kno_simnic was accepted"
 		rc=1
@@ -115,7 +115,7 @@ t_netns_del()
 	[ "$(sim_summary_get ports)" = $((n0 + 2)) ] || return 1
 	ip netns del "$NS_D"
 	if ! wait_for 20 sim_is "sim_summary_get ports" = "$n0"; then
-		echo "FAIL: ports left after deleting the namespace: $(cat "$SIM_DBG/summary")"
+		echo "FAIL: ports left after deleting the namespace: $(<"$SIM_DBG/summary")"
 		return 1
 	fi
 	if ip -n "$NS_A" link show db >/dev/null 2>&1; then
@@ -153,7 +153,7 @@ EOF
 	ip netns exec "$NS_A" nft list flowtables
 	insmod "$SIM_KO" || return 1
 	sim_knobs_reset
-	echo "after reload: $(cat "$SIM_DBG/summary")"
+	echo "after reload: $(<"$SIM_DBG/summary")"
 	[ "$(sim_summary_get ports)" = 0 ]
 }
 

@@ -93,7 +93,7 @@ new_topo()
 			{ ktap_comment "ports of the old topology are still there"; return 1; }
 	fi
 	if ! { sim_topo "$@" && sim_ruleset; } >"$KNO_TMP/topo.log" 2>&1; then
-		ktap_comment "$(cat "$KNO_TMP/topo.log")"
+		ktap_comment "$(<"$KNO_TMP/topo.log")"
 		return 1
 	fi
 }

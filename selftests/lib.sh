@@ -184,7 +184,7 @@ run_test()
 	"$@" >"$log" 2>&1
 	rc=$?
 	if [ "$KNO_VERBOSE" = 1 ] || { [ "$rc" != 0 ] && [ "$rc" != "$KSFT_SKIP" ]; }; then
-		ktap_comment "$(cat "$log")"
+		ktap_comment "$(<"$log")"
 	fi
 	case "$rc" in
 	0)
@@ -711,15 +711,15 @@ _xfer_received()
 _tcp_done_or_dead()
 {
 	_xfer_received "$1" "$2" && return 0
-	kill -0 "$(cat "$KNO_TMP/$1.spid")" 2>/dev/null || return 0
-	kill -0 "$(cat "$KNO_TMP/$1.rpid")" 2>/dev/null || return 0
+	kill -0 "$(<"$KNO_TMP/$1.spid")" 2>/dev/null || return 0
+	kill -0 "$(<"$KNO_TMP/$1.rpid")" 2>/dev/null || return 0
 	return 1
 }
 
 # tcp_wait_received ID [TIMEOUT_S]: wait until the receiver has all bytes.
 tcp_wait_received()
 {
-	local id=$1 t=${2:-$(cat "$KNO_TMP/$1.timeout")} size
+	local id=$1 t=${2:-$(<"$KNO_TMP/$1.timeout")} size
 
 	size=$(file_size "$KNO_TMP/$id.in")
 	wait_for "$t" _tcp_done_or_dead "$id" "$size"
@@ -734,11 +734,11 @@ tcp_wait_received()
 # received file equals the sent one.
 tcp_finish()
 {
-	local id=$1 t=${2:-$(cat "$KNO_TMP/$1.timeout")} rc=0 src dst
+	local id=$1 t=${2:-$(<"$KNO_TMP/$1.timeout")} rc=0 src dst
 
 	touch "$KNO_TMP/$id.gate"
-	wait_pid_timeout "$t" "$(cat "$KNO_TMP/$id.spid")" || { src=$?; rc=1; }
-	wait_pid_timeout "$t" "$(cat "$KNO_TMP/$id.rpid")" || { dst=$?; rc=1; }
+	wait_pid_timeout "$t" "$(<"$KNO_TMP/$id.spid")" || { src=$?; rc=1; }
+	wait_pid_timeout "$t" "$(<"$KNO_TMP/$id.rpid")" || { dst=$?; rc=1; }
 	[ "$rc" = 0 ] || echo "tcp $id: sender rc ${src:-0}, receiver rc ${dst:-0}"
 	if ! cmp -s "$KNO_TMP/$id.in" "$KNO_TMP/$id.out"; then
 		echo "tcp $id: received data differs: sent $(file_size "$KNO_TMP/$id.in")," \

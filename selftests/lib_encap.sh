@@ -371,7 +371,7 @@ enc_group()
 			# shellcheck disable=SC2086
 			run_test "$1" $2
 		else
-			ktap_fail "$1" "setup ($setup) failed:" "$(cat "$log")"
+			ktap_fail "$1" "setup ($setup) failed:" "$(<"$log")"
 		fi
 		shift 2
 	done

@@ -401,7 +401,7 @@ sim_tcp_kill()
 
 	touch "$KNO_TMP/$1.go.gate" "$KNO_TMP/$1.gate"
 	for f in "$KNO_TMP/$1.spid" "$KNO_TMP/$1.rpid"; do
-		[ -r "$f" ] && kill "$(cat "$f")" 2>/dev/null
+		[ -r "$f" ] && kill "$(<"$f")" 2>/dev/null
 	done
 	return 0
 }
@@ -581,7 +581,7 @@ sim_ping_wait()
 {
 	local rc=0
 
-	wait_pid_timeout 600 "$(cat "$KNO_TMP/$1.ppid")" || rc=1
+	wait_pid_timeout 600 "$(<"$KNO_TMP/$1.ppid")" || rc=1
 	cat "$KNO_TMP/$1.ping"
 	return $rc
 }
@@ -628,7 +628,7 @@ sim_burst()
 
 sim_ping_running()
 {
-	kill -0 "$(cat "$KNO_TMP/$1.ppid")" 2>/dev/null
+	kill -0 "$(<"$KNO_TMP/$1.ppid")" 2>/dev/null
 }
 
 # ------------------------------------------------------------------ proof ---

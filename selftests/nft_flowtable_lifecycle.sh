@@ -199,8 +199,8 @@ tcp_wait_bytes()
 tcp_abort()
 {
 	touch "$KNO_TMP/$1.gate" "$KNO_TMP/$1.gate1"
-	kill "$(cat "$KNO_TMP/$1.spid")" "$(cat "$KNO_TMP/$1.rpid")" 2>/dev/null
-	wait "$(cat "$KNO_TMP/$1.spid")" "$(cat "$KNO_TMP/$1.rpid")" 2>/dev/null
+	kill "$(<"$KNO_TMP/$1.spid")" "$(<"$KNO_TMP/$1.rpid")" 2>/dev/null
+	wait "$(<"$KNO_TMP/$1.spid")" "$(<"$KNO_TMP/$1.rpid")" 2>/dev/null
 	ip netns exec "$NS_R" conntrack -F >/dev/null 2>&1
 	return 0
 }
@@ -343,7 +343,7 @@ t_reload()
 		ip netns exec "$NS_R" nft list ruleset
 	} >"$KNO_TMP/ruleset.nft"
 	ip netns exec "$NS_R" nft -f "$KNO_TMP/ruleset.nft" ||
-		{ fail "reload failed: $(cat "$KNO_TMP/ruleset.nft")"; return; }
+		{ fail "reload failed: $(<"$KNO_TMP/ruleset.nft")"; return; }
 	echo "ruleset reloaded:"
 	ft_routed_reset
 	tcp2_release "$id"

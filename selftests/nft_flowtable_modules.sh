@@ -108,7 +108,7 @@ t_unload()
 	for m in nf_flow_table_inet nft_flow_offload; do
 		[ -d "/sys/module/$m" ] || continue
 		wait_for 10 grep -qx 0 "/sys/module/$m/refcnt" ||
-			fail "$m refcnt $(cat "/sys/module/$m/refcnt") after deleting the table" ||
+			fail "$m refcnt $(<"/sys/module/$m/refcnt") after deleting the table" ||
 			return
 	done
 	if ! unload_all; then
@@ -141,7 +141,7 @@ t_is_ours()
 		*/updates/*) ;;
 		*) fail "$m resolves to $path, not updates/"; return ;;
 		esac
-		[ "$(cat "/sys/module/$m/srcversion")" = "$(modinfo -F srcversion "$m")" ] ||
+		[ "$(<"/sys/module/$m/srcversion")" = "$(modinfo -F srcversion "$m")" ] ||
 			fail "$m: loaded srcversion differs from $path" || return
 	done
 }

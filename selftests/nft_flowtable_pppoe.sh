@@ -305,6 +305,6 @@ if setup >"$KNO_TMP/setup.log" 2>&1; then
 	run_test "malformed PPPoE: bad version/type/code/length not forwarded by the fast path" \
 		t_malformed_fields
 else
-	ktap_bail "PPPoE setup failed: $(cat "$KNO_TMP/setup.log")"
+	ktap_bail "PPPoE setup failed: $(<"$KNO_TMP/setup.log")"
 fi
 ktap_end

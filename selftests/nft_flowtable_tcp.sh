@@ -616,8 +616,8 @@ pair_wait()
 {
 	local id=$1 t=${2:-120} rc=0 c=0 s=0
 
-	wait_pid_timeout "$t" "$(cat "$KNO_TMP/$id.cpid")" || { c=$?; rc=1; }
-	wait_pid_timeout "$t" "$(cat "$KNO_TMP/$id.spid")" || { s=$?; rc=1; }
+	wait_pid_timeout "$t" "$(<"$KNO_TMP/$id.cpid")" || { c=$?; rc=1; }
+	wait_pid_timeout "$t" "$(<"$KNO_TMP/$id.spid")" || { s=$?; rc=1; }
 	[ "$rc" = 0 ] || echo "tcp $id: client rc $c, server rc $s"
 	return $rc
 }
@@ -839,7 +839,7 @@ t_syn_reopen()
 		dump_state
 		return 1
 	fi
-	tsyn=$(cat "$KNO_TMP/$id.syn")
+	tsyn=$(<"$KNO_TMP/$id.syn")
 	s1=$(counter_packets syn)
 	echo "SYN $(ms_to_s $((tsyn - tg))) s after the RST; forward chain saw $((s1 - s0)) SYN"
 	# The new SYN went through conntrack, which let the connection reopen.
@@ -1050,7 +1050,7 @@ t_live()
 	watch_stop "${id}_u"
 	watch_stop "${id}_t"
 	read -r _ sent _ replies _ gap _ ulast <"$KNO_TMP/ping$UDP_DPORT.stats"
-	tlast=$(cat "$KNO_TMP/$id.trickled")
+	tlast=$(<"$KNO_TMP/$id.trickled")
 	for w in u t; do
 		[ $w = u ] && tu=$ulast || tu=$tlast
 		echo "--- watcher ($w), times relative to the start; last packet at $(ms_to_s $((tu - t0))):"
@@ -1065,18 +1065,18 @@ t_live()
 		[ "$mode" != gc ] || [ "$span" -ge $((3 * ftt * 1000)) ] ||
 			fail "$w flow observed offloaded for only $span ms, less than 3x $ftt s" || rc=1
 	done
-	echo "UDP: $sent datagrams, $replies replies, largest gap $gap s; TCP: largest gap $(cat "$KNO_TMP/$id.trickle.gap") s"
+	echo "UDP: $sent datagrams, $replies replies, largest gap $gap s; TCP: largest gap $(<"$KNO_TMP/$id.trickle.gap") s"
 	[ "${replies:-0}" -ge $((${sent:-0} - 1)) ] && [ "${sent:-0}" -ge 4 ] ||
 		fail "UDP: ${replies:-?} replies to ${sent:-?} datagrams" || rc=1
 	if [ "$mode" = gc ]; then
 		[ $((pk1 - pk0)) = 0 ] ||
 			fail "forward chain counted $((pk1 - pk0)) packets after the offload" || rc=1
-		for gap in "$gap" "$(cat "$KNO_TMP/$id.trickle.gap")"; do
+		for gap in "$gap" "$(<"$KNO_TMP/$id.trickle.gap")"; do
 			[ "${gap%.*}" -lt $((ftt - 1)) ] ||
 				fail "a sender paused $gap s (VM too slow to judge a $ftt s timeout)" || rc=1
 		done
 	fi
-	kill "$(cat "$KNO_TMP/echo$UDP_DPORT.pid")" 2>/dev/null
+	kill "$(<"$KNO_TMP/echo$UDP_DPORT.pid")" 2>/dev/null
 	touch "$KNO_TMP/$id.gate"
 	pair_wait "$id" 60 || rc=1
 	[ "$(recv_status "$KNO_TMP/$id.out")" = "eof $(file_size "$KNO_TMP/$id.trickle")" ] ||
@@ -1149,7 +1149,7 @@ t_udp_idle()
 			$(((${TO//-/0}) * 1000 - 500)) $(((${TO//-/0} + 2) * 1000)) || rc=1
 	fi
 	watch_stop "$id"
-	kill "$(cat "$KNO_TMP/echo$dport.pid")" 2>/dev/null
+	kill "$(<"$KNO_TMP/echo$dport.pid")" 2>/dev/null
 	[ "$rc" = 0 ] || { watch_show "$id" "$tlast"; dump_state; }
 	return $rc
 }
@@ -1170,7 +1170,7 @@ t_tcp_idle()
 		-- listen accept "recv:$KNO_TMP/$id.out:120" close >"$KNO_TMP/$id.log" 2>&1 || return 1
 	wait_for 120 test -s "$KNO_TMP/$id.last" || { cat "$KNO_TMP/$id.log"; fail "not sent"; return; }
 	# drain returned when the last ACK arrived: the last packet of the flow
-	tlast=$(cat "$KNO_TMP/$id.last")
+	tlast=$(<"$KNO_TMP/$id.last")
 	ft_check_offload tcp 4 "$sport" "$dport" "$SIZE" || rc=1
 	check_handover "$id" "$tlast" $ftt $ctt ESTABLISHED || rc=1
 	if impl_is ours; then

@@ -76,7 +76,7 @@ refcounts()
 
 	for m in $MODS; do
 		if [ -r "/sys/module/$m/refcnt" ]; then
-			printf '%s=%s ' "$m" "$(cat "/sys/module/$m/refcnt")"
+			printf '%s=%s ' "$m" "$(<"/sys/module/$m/refcnt")"
 		else
 			printf '%s=absent ' "$m"
 		fi

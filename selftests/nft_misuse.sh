@@ -63,7 +63,7 @@ refcounts()
 
 	for m in $MODS; do
 		if [ -r "/sys/module/$m/refcnt" ]; then
-			echo "$m refcnt $(cat "/sys/module/$m/refcnt")"
+			echo "$m refcnt $(<"/sys/module/$m/refcnt")"
 		else
 			echo "$m not loaded"
 		fi
@@ -744,8 +744,8 @@ EOF
 	for pid in $(ip netns pids "$NS_C") $(ip netns pids "$NS_S"); do
 		kill "$pid" 2>/dev/null
 	done
-	wait_pid_timeout 30 "$(cat "$KNO_TMP/$id.spid")" >/dev/null 2>&1
-	wait_pid_timeout 30 "$(cat "$KNO_TMP/$id.rpid")" >/dev/null 2>&1
+	wait_pid_timeout 30 "$(<"$KNO_TMP/$id.spid")" >/dev/null 2>&1
+	wait_pid_timeout 30 "$(<"$KNO_TMP/$id.rpid")" >/dev/null 2>&1
 
 	client_link_up || { echo "FAIL: cannot rebuild the client link"; return 1; }
 	[ "$(ft_devs inet m ft)" = "$RDEV_S" ] ||

@@ -220,9 +220,9 @@ t_release()
 	# The connection cannot close any more: release the sender (it exits
 	# at the end of its input) and stop the receiver.
 	touch "$KNO_TMP/$id.gate"
-	kill "$(cat "$KNO_TMP/$id.rpid")" 2>/dev/null
-	wait_pid_timeout 20 "$(cat "$KNO_TMP/$id.spid")"
-	wait_pid_timeout 5 "$(cat "$KNO_TMP/$id.rpid")"
+	kill "$(<"$KNO_TMP/$id.rpid")" 2>/dev/null
+	wait_pid_timeout 20 "$(<"$KNO_TMP/$id.spid")"
+	wait_pid_timeout 5 "$(<"$KNO_TMP/$id.rpid")"
 	if wait_for 30 rmmod act_ct 2>/dev/null; then
 		echo "ok: act_ct unloaded"
 	else
@@ -254,7 +254,7 @@ else
 		"act_ct: IPv6 TCP offloaded (cmp, [OFFLOAD]), leaves after FIN" \
 		"act_ct: IPv4 UDP offloaded (cmp, [OFFLOAD])" \
 		"act_ct: deleting the tc rules with a live offloaded flow frees the flowtable, act_ct unloads"; do
-		ktap_fail "$d" "setup failed:" "$(cat "$KNO_TMP/setup.log")"
+		ktap_fail "$d" "setup failed:" "$(<"$KNO_TMP/setup.log")"
 	done
 fi
 ktap_end
