@@ -10,7 +10,8 @@
 #               run_test DESC FUNC [ARG...] (runs FUNC, records the result),
 #               skip REASON (inside a subtest: return its status), diag, ktap_bail
 #   cleanup     setup_ns VAR..., defer CMD..., bg_start VAR CMD..., cleanup
-#   polling     wait_for TIMEOUT CMD..., wait_until_gone, now_ms, now_ms_to VAR
+#   polling     wait_for TIMEOUT CMD..., wait_for_ms, wait_while, wait_pid_timeout,
+#               now_ms, now_ms_to VAR
 #   topology    topo_router [hop] (client <-> router [<-> hop] <-> server)
 #   nft         nft_load NS (ruleset on stdin), nft_counter NS FAMILY TABLE NAME,
 #               flow_add_stmt @FT, ft_devices
@@ -285,52 +286,62 @@ setup_ns()
 
 # ------------------------------------------------------------- polling ---
 
-now_ms()
-{
-	local t=${EPOCHREALTIME/./}
-
-	echo $((t / 1000))
-}
-
-# now_ms_to VAR: the same into VAR, without forking a subshell.
+# now_ms_to VAR: the wall clock in milliseconds into VAR, without forking.
 now_ms_to()
 {
-	local t=${EPOCHREALTIME/./}
+	local _now_us=${EPOCHREALTIME/./}
 
-	printf -v "$1" '%d' $((t / 1000))
+	printf -v "$1" '%d' $((_now_us / 1000))
+}
+
+now_ms()
+{
+	local ms
+
+	now_ms_to ms
+	echo "$ms"
+}
+
+# _poll WANT TIMEOUT_MS INTERVAL_S CMD...: run CMD every INTERVAL_S seconds
+# until it succeeds (WANT=ok) or fails (WANT=fail), at most TIMEOUT_MS.
+# Returns 0 when it did, 1 on timeout. The locals carry a _poll_ prefix:
+# CMD runs in their dynamic scope and may read or set variables of its own.
+_poll()
+{
+	local _poll_want=$1 _poll_ival=$3 _poll_end _poll_now _poll_rc
+
+	now_ms_to _poll_now
+	_poll_end=$((_poll_now + $2))
+	shift 3
+	while :; do
+		"$@"
+		_poll_rc=$?
+		[ "$_poll_want" = ok ] && [ "$_poll_rc" = 0 ] && return 0
+		[ "$_poll_want" = fail ] && [ "$_poll_rc" != 0 ] && return 0
+		now_ms_to _poll_now
+		[ "$_poll_now" -ge "$_poll_end" ] && return 1
+		sleep "$_poll_ival"
+	done
 }
 
 # wait_for TIMEOUT_S CMD...: poll CMD every 0.1 s until it succeeds or
 # TIMEOUT_S seconds pass. Returns 0 on success, 1 on timeout.
 wait_for()
 {
-	local deadline now
+	_poll ok $(($1 * 1000)) 0.1 "${@:2}"
+}
 
-	now_ms_to now
-	deadline=$((now + $1 * 1000))
-	shift
-	while ! "$@"; do
-		now_ms_to now
-		[ "$now" -ge "$deadline" ] && return 1
-		sleep 0.1
-	done
-	return 0
+# wait_for_ms TIMEOUT_MS CMD...: wait_for with a millisecond deadline,
+# polling every 50 ms.
+wait_for_ms()
+{
+	_poll ok "$1" 0.05 "${@:2}"
 }
 
 # wait_while TIMEOUT_S CMD...: poll until CMD fails.
 wait_while()
 {
-	local deadline now
-
-	now_ms_to now
-	deadline=$((now + $1 * 1000))
-	shift
-	while "$@"; do
-		now_ms_to now
-		[ "$now" -ge "$deadline" ] && return 1
-		sleep 0.1
-	done
-	return 0
+	_poll fail $(($1 * 1000)) 0.1 "${@:2}"
 }
 
 # wait_pid_timeout TIMEOUT_S PID: wait for a background PID of this shell;
@@ -593,7 +604,10 @@ ct_is_hw_offloaded()
 # ct_not_offloaded ...: the entry is gone or has no [OFFLOAD]/[HW_OFFLOAD].
 ct_not_offloaded()
 {
-	[[ $(ct_get "$@") != *OFFLOAD]* ]]
+	local ct
+
+	ct=$(ct_get "$@")
+	[[ $ct != *"[OFFLOAD]"* && $ct != *"[HW_OFFLOAD]"* ]]
 }
 
 # ct_id NS FAMILY PROTO SPORT DPORT: print the conntrack id of the entry.

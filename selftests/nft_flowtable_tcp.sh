@@ -504,22 +504,6 @@ ours_only()
 	impl_is ours || [ "$KNO_TCP_FORCE" = 1 ]
 }
 
-# wait_for_ms TIMEOUT_MS CMD...: wait_for with a millisecond deadline
-wait_for_ms()
-{
-	local deadline now
-
-	now_ms_to now
-	deadline=$((now + $1))
-	shift
-	while ! "$@"; do
-		now_ms_to now
-		[ "$now" -ge "$deadline" ] && return 1
-		sleep 0.05
-	done
-	return 0
-}
-
 # ms_to_s MS: "S.mmm"
 ms_to_s()
 {
