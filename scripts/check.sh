@@ -10,11 +10,12 @@
 #   -t  only these selftests/ scripts (default: all)
 #   -H  host checks only;  -V  VM tests only
 #
-# Steps: install missing Debian packages, build for every kernel, host
-# checks (ABI/CRC, checkpatch --strict, sparse C=2, W=1), then the selftest
-# suite in one VM per kernel. Every host check and every subtest counts;
-# a kernel splat in a VM console is a failure of its own. The last line is
-# "N passed, N failed, N skipped"; the exit code is 1 on any failure.
+# Steps: install missing Debian packages, build for every kernel, then the
+# selftest suite in one VM per kernel while the host checks (ABI/CRC,
+# checkpatch --strict, sparse C=2, W=1) run beside it. Every host check
+# and every subtest counts; a kernel splat in a VM console is a failure of
+# its own. The last line is "N passed, N failed, N skipped"; the exit code
+# is 1 on any failure.
 
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -87,19 +88,27 @@ for k in $kvers; do
 		make -s --no-print-directory KVER="$k" module selftest-modules selftest-tools
 done
 
-if [ "$host" = 1 ]; then
+# Host checks: ABI/CRC, checkpatch, sparse and W=1 (separate build dirs
+# under build/KVER/, so they never touch what a VM installs). They run
+# while the VMs do, at nice 19: a TCG guest waiting on a timer leaves its
+# core idle, and these fill it.
+host_checks() {
+	[ "$host" = 1 ] || return 0
 	for k in $kvers; do
 		host_check "abi $k: exports and modversion CRCs match the kernel's nf_flow_table" \
 			scripts/check-abi.sh "$k"
 	done
-	host_check "style: checkpatch --strict" scripts/style.sh checkpatch
+	host_check "style: checkpatch --strict" nice -n 19 scripts/style.sh checkpatch
 	for k in $kvers; do
-		host_check "style $k: sparse C=2" scripts/style.sh sparse "$k"
-		host_check "style $k: W=1" scripts/style.sh w1 "$k"
+		host_check "style $k: sparse C=2" nice -n 19 scripts/style.sh sparse "$k"
+		host_check "style $k: W=1" nice -n 19 scripts/style.sh w1 "$k"
 	done
-fi
+}
 
-[ "$vm" = 1 ] || finish
+if [ "$vm" = 0 ]; then
+	host_checks
+	finish
+fi
 
 # One VM per kernel. With KNO_JOBS=2 (default on 2+ CPUs) the kernels run
 # side by side, one vCPU each; their progress lines are prefixed with the
@@ -118,8 +127,9 @@ for k in $kvers; do
 		-o "$out" -- selftests/run.sh $tests | sed -u "s/^/# [$k] /"
 	  echo "${PIPESTATUS[0]}" > "$out/vm.rc" ) &
 	vmpid[$k]=$!
-	[ "$jobs" -gt 1 ] || wait "${vmpid[$k]}"
+	[ "$jobs" -gt 1 ] || { host_checks; host=0; wait "${vmpid[$k]}"; }
 done
+host_checks
 wait
 
 for k in $kvers; do

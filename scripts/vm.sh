@@ -7,7 +7,8 @@
 # usage: vm.sh -k KVER [-i ours|intree] [-t SECONDS] [-o OUTDIR] [-m MB]
 #              [-c CPUS] [-v] -- COMMAND [ARG...]
 #
-#   -i ours    install build/KVER/*.ko into the guest's updates/ first (default)
+#   -i ours    install build/KVER/*.ko into the guest's updates/ first (default;
+#              make install DESTDIR=OUTDIR/modroot on the host, then copied)
 #   -i intree  leave the kernel's own flowtable modules in place
 #   -v         copy the whole console to stdout (default: only test lines)
 #   -q         quiet kernel console (kernel messages still land in dmesg.log,
@@ -70,6 +71,12 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 rm -f "$out/rc" "$out/console.log" "$out/dmesg.log"
 
+# With -i ours, "make install DESTDIR=" runs here, on the host, into
+# OUTDIR/modroot, over a symlink to the kernel's own modules, so that its
+# depmod sees the whole tree. The guest copies updates/ and the modules.*
+# indexes into its /lib/modules. (depmod in the guest reads every module
+# through 9p under TCG: 75 s per boot, against 8 s here.)
+modroot=$out/modroot
 if [ "$impl" = ours ]; then
 	for m in nf_flow_table nf_flow_table_inet nft_flow_offload; do
 		[ -r "$builddir/$m.ko" ] || {
@@ -77,6 +84,15 @@ if [ "$impl" = ours ]; then
 			exit 2
 		}
 	done
+	moddir=$modroot/lib/modules/$kver
+	rm -rf "$modroot"
+	mkdir -p "$moddir"
+	ln -s "/lib/modules/$kver/kernel" "$moddir/kernel"
+	for f in modules.order modules.builtin modules.builtin.modinfo; do
+		cp "/lib/modules/$kver/$f" "$moddir/" || exit 2
+	done
+	make -C "$top" -s --no-print-directory install KVER="$kver" \
+		DESTDIR="$modroot" >/dev/null || exit 2
 fi
 
 {
@@ -84,7 +100,7 @@ fi
 	echo "export KNO_KVER='$kver' KNO_IMPL='$impl' KNO_TOP='$top' KNO_OUT='$out'"
 	echo "cd '$top' || exit 1"
 	if [ "$impl" = ours ]; then
-		echo "make -s --no-print-directory install KVER='$kver' >/dev/null || exit 1"
+		echo "cp -r '$moddir/updates' '$moddir'/modules.* '/lib/modules/$kver/' || exit 1"
 	fi
 	printf 'exec'
 	printf ' %q' "$@"

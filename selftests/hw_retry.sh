@@ -82,7 +82,7 @@ t_always_fail()
 	sleep 3
 	r1=$(nft_counter_packets "$NS_R" netdev "$SIM_CNT_TABLE" l4_c)
 	[ "$r0" = "$r1" ] || { echo "FAIL: the stack still sees the flow ($r0 -> $r1)"; rc=1; }
-	sim_ping_wait af || rc=1
+	sim_ping_stop af || rc=1
 	return $rc
 }
 
@@ -101,7 +101,7 @@ t_next3()
 	fi
 	echo "in hardware; $(<"$SIM_DBG/fail_replace"); injected: $(($(injected) - i0))"
 	[ "$(($(injected) - i0))" = 3 ] || { echo "FAIL: expected 3 injected failures"; rc=1; }
-	sim_ping_wait n3 || rc=1
+	sim_ping_stop n3 || rc=1
 	return $rc
 }
 
@@ -128,7 +128,7 @@ t_random()
 	[ "$n" -ge 1 ] && [ "$n" -le 4 ] ||
 		{ echo "FAIL: $n injected failures, expected 1 to 4"; rc=1; }
 	for i in 1 2 3 4; do
-		sim_ping_wait r$i || rc=1
+		sim_ping_stop r$i || rc=1
 	done
 	[ "$rc" = 0 ] || sim_dump
 	return $rc
@@ -145,7 +145,7 @@ t_delay()
 	sim_wait_hw ipv4 udp "$sport" "$dport" "$sport" 40 || rc=1
 	echo "in hardware after $(($(now_ms) - t)) ms with 300 ms per command"
 	sim_knob delay_ms 0
-	sim_ping_wait dl || rc=1
+	sim_ping_stop dl || rc=1
 	return $rc
 }
 

@@ -467,7 +467,7 @@ _sim_ping_tool()
 
 	[ -r "$py" ] || cat >"$py" <<'EOF2'
 # SPDX-License-Identifier: GPL-2.0
-import socket, sys, time
+import os, socket, sys, time
 
 def fam(a):
     return socket.AF_INET6 if ":" in a else socket.AF_INET
@@ -520,7 +520,10 @@ if sys.argv[1] == "echo":
         s.sendto(d, peer)
     sys.exit(0)
 
+# ping ADDR PORT SPORT DURATION INTERVAL [STOPFILE]: send a datagram every
+# INTERVAL for DURATION, or until STOPFILE exists; count the echoes.
 addr, port, sport, dur, ival = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
+stop = sys.argv[7] if len(sys.argv) > 7 else None
 s = socket.socket(fam(addr), socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("::" if fam(addr) == socket.AF_INET6 else "0.0.0.0", sport))
@@ -530,6 +533,8 @@ sent = answered = 0
 end = time.monotonic() + dur
 nxt = time.monotonic()
 while time.monotonic() < end:
+    if stop and os.path.exists(stop):
+        break
     now = time.monotonic()
     if now >= nxt:
         try:
@@ -560,7 +565,8 @@ EOF2
 
 # sim_ping_start ID SRCNS DSTNS DADDR DPORT SPORT DURATION_S [INTERVAL_S]:
 # an echo server in DSTNS and a pinger in SRCNS, both in the background.
-# sim_ping_wait ID waits for the pinger and prints its result.
+# sim_ping_wait ID waits for the pinger and prints its result;
+# sim_ping_stop ID ends it early first. DURATION_S is then an upper bound.
 sim_ping_start()
 {
 	local id=$1 srcns=$2 dstns=$3 daddr=$4 dport=$5 sport=$6 dur=$7 ival=${8:-0.1}
@@ -568,12 +574,12 @@ sim_ping_start()
 
 	py=$(_sim_ping_tool)
 	[ "$(_addr_family_opt "$daddr")" = 6 ] && bind=::
-	rm -f "$KNO_TMP/$id.ready"
+	rm -f "$KNO_TMP/$id.ready" "$KNO_TMP/$id.stop"
 	bg_start pid timeout $((dur + 60)) ip netns exec "$dstns" python3 "$py" echo "$bind" \
 		"$dport" $((dur + 30)) "$KNO_TMP/$id.ready"
 	wait_for 20 test -e "$KNO_TMP/$id.ready" || { echo "ping $id: no echo server"; return 1; }
 	bg_start pid timeout $((dur + 60)) ip netns exec "$srcns" python3 "$py" ping "$daddr" \
-		"$dport" "$sport" "$dur" "$ival" >"$KNO_TMP/$id.ping" 2>&1
+		"$dport" "$sport" "$dur" "$ival" "$KNO_TMP/$id.stop" >"$KNO_TMP/$id.ping" 2>&1
 	echo "$pid" >"$KNO_TMP/$id.ppid"
 }
 
@@ -584,6 +590,14 @@ sim_ping_wait()
 	wait_pid_timeout 600 "$(<"$KNO_TMP/$1.ppid")" || rc=1
 	cat "$KNO_TMP/$1.ping"
 	return $rc
+}
+
+# sim_ping_stop ID: end the pinger now, once a subtest has what it waited
+# for, and wait for its verdict (at least 90% of the datagrams answered).
+sim_ping_stop()
+{
+	: >"$KNO_TMP/$1.stop"
+	sim_ping_wait "$1"
 }
 
 # sim_sink_start ID NS ADDR PORT [DURATION_S]: count UDP datagrams to
