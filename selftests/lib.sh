@@ -187,6 +187,7 @@ run_test()
 	if [ "$KNO_VERBOSE" = 1 ] || { [ "$rc" != 0 ] && [ "$rc" != "$KSFT_SKIP" ]; }; then
 		ktap_comment "$(<"$log")"
 	fi
+	ktap_comment "time: $(($(now_ms) - t0)) ms"
 	case "$rc" in
 	0)
 		ktap_pass "$desc"
