@@ -11,6 +11,7 @@
 #   make check                host checks and the VM test suite
 #   make demo                 show an offloaded flow in a VM
 #   make bench                benchmarks against the in-tree stack
+#                             (BENCH_ARGS="-j -r 3 ..." for scripts/bench.sh)
 #
 # Build output goes to build/<release>/ (modules, Module.symvers) and
 # build/<release>/selftests/ (test-only modules).
@@ -139,7 +140,7 @@ demo:
 	@$(TOP)/scripts/demo.sh $(if $(KVER),-k "$(KVERS)")
 
 bench:
-	@$(TOP)/scripts/bench.sh $(if $(KVER),-k "$(KVERS)")
+	@$(TOP)/scripts/bench.sh $(if $(KVER),-k "$(KVERS)") $(BENCH_ARGS)
 
 deps:
 	@$(TOP)/scripts/deps.sh

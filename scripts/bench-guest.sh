@@ -6,7 +6,7 @@
 # ones stay in kernel/net/netfilter/). Everything runs in ONE boot:
 #
 #   bench-guest.sh [-r ROUNDS] [-c "CONFIG..."] [-f "FLOWS..."] [-d SECONDS]
-#                  [-T SECONDS] [-C "CONFIG..."] [-M FLOWS]
+#                  [-T SECONDS] [-C "CONFIG..."] [-M FLOWS] [-S FLOWS]
 #
 #   -r  interleaved rounds (default 5); round R runs the configurations
 #       rotated by R, so no configuration always runs first or last
@@ -21,7 +21,10 @@
 #   -T  iperf3 duration per TCP run in seconds (default 5; 0 = no TCP)
 #   -C  configurations that get a TCP run too (default "classic intree
 #       ours"; the sim has no GSO, so hw TCP mostly measures the sim)
-#   -M  flows for the memory-per-flow figure (default 10000; 0 = skip)
+#   -M  flows for the memory-per-flow figure and the GC cost with that many
+#       idle flows (default 10000; 0 = skip)
+#   -S  hardware flows for the steady-state STATS rate (hw-intree, hw-ours;
+#       default 1000, 60 s each; 0 = skip)
 #
 # Topology (lib.sh topo_router for software, lib_simnic.sh sim_topo for
 # hardware): client ns -- router ns (forwarding, conntrack, masquerade on the
@@ -56,7 +59,8 @@ DUR=3
 TCPDUR=5
 TCPCONFIGS="classic intree ours"
 MEMFLOWS=10000
-while getopts "r:c:f:d:T:C:M:" opt; do
+STATSFLOWS=1000
+while getopts "r:c:f:d:T:C:M:S:" opt; do
 	case "$opt" in
 	r) ROUNDS=$OPTARG ;;
 	c) CONFIGS=$OPTARG ;;
@@ -65,7 +69,8 @@ while getopts "r:c:f:d:T:C:M:" opt; do
 	T) TCPDUR=$OPTARG ;;
 	C) TCPCONFIGS=$OPTARG ;;
 	M) MEMFLOWS=$OPTARG ;;
-	*) sed -n '8,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+	S) STATSFLOWS=$OPTARG ;;
+	*) sed -n '8,27p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 	esac
 done
 
@@ -230,7 +235,7 @@ setup()
 {
 	local maxf=0 f
 
-	for f in $FLOWS $MEMFLOWS; do
+	for f in $FLOWS $MEMFLOWS $STATSFLOWS; do
 		[ "$f" -gt "$maxf" ] && maxf=$f
 	done
 	modprobe pktgen || die "modprobe pktgen failed"
@@ -354,9 +359,10 @@ srv_pk()
 # --------------------------------------------------------------- pktgen ---
 
 # pg_setup NS DEV DADDR DMAC SADDR SPORT_MIN SPORT_N DPORT_MIN DPORT_N SIZE COUNT
+#          [DELAY_NS]
 pg_setup()
 {
-	local ns=$1 dev=$2 smax=$(($6 + $7)) dmax=$(($8 + $9))
+	local ns=$1 dev=$2 smax=$(($6 + $7)) dmax=$(($8 + $9)) delay=${12:-0}
 
 	[ "$7" -le 1 ] && smax=$6
 	[ "$9" -le 1 ] && dmax=$8
@@ -364,7 +370,7 @@ pg_setup()
 d=/proc/net/pktgen
 echo rem_device_all >\$d/kpktgend_0
 echo "add_device $dev" >\$d/kpktgend_0
-for c in "count ${11}" "clone_skb 0" "burst 1" "pkt_size ${10}" "delay 0" \
+for c in "count ${11}" "clone_skb 0" "burst 1" "pkt_size ${10}" "delay $delay" \
 	"dst $3" "dst_mac $4" "src_min $5" "src_max $5" \
 	"udp_src_min $6" "udp_src_max $smax" "udp_dst_min $8" "udp_dst_max $dmax"; do
 	echo "\$c" >\$d/$dev
@@ -376,6 +382,32 @@ EOF
 pg_run()	# pg_run NS: start and wait until COUNT packets are sent
 {
 	ip netns exec "$1" sh -c 'echo start >/proc/net/pktgen/pgctrl'
+}
+
+# pg_arm NS / pg_fire: pg_run in two halves, for timing. pktgen's pgctrl
+# acts on the netns of the writer, so a shell in NS is started first and
+# waits on a FIFO; pg_fire then starts pktgen without creating a process
+# (~200 ms under TCG) and returns at once. pg_wait waits for the burst.
+pg_arm()
+{
+	local fifo=$KNO_TMP/pg.fifo
+
+	rm -f "$fifo" "$fifo.ready"
+	mkfifo "$fifo" || return 1
+	ip netns exec "$1" bash -c ': >"$1.ready"; read -r _ <"$1"
+		echo start >/proc/net/pktgen/pgctrl' _ "$fifo" &
+	PG_ARM_PID=$!
+	wait_for_ms 10000 test -e "$fifo.ready"
+}
+
+pg_fire()
+{
+	echo go >"$KNO_TMP/pg.fifo"
+}
+
+pg_wait()
+{
+	wait "$PG_ARM_PID"
 }
 
 # pg_result NS DEV: print "USEC SENT"
@@ -411,6 +443,60 @@ sim_rules_atleast()
 	[ "$(sim_nrules)" -ge "$1" ]
 }
 
+# hwlat_arm F / hwlat_collect CONFIG ROUND F: around the reply burst of a
+# hardware run, a kprobe event on flow_offload_add (both implementations
+# export it; the flow is its second argument) and the sim's replace_log
+# record when each flow was added and when the sim installed each rule.
+# scripts/bench-hwlat.py pairs them: add-to-callback latency per flow (both
+# directions installed) and the number of flows waiting over time.
+TRACEFS=/sys/kernel/tracing
+hwlat_arm()
+{
+	[ -d "$TRACEFS/events" ] || mount -t tracefs nodev "$TRACEFS" 2>/dev/null
+	[ -w "$TRACEFS/kprobe_events" ] || return 1
+	hwlat_disarm
+	echo mono >"$TRACEFS/trace_clock"
+	echo $((($1 / 1000 + 1) * 256)) >"$TRACEFS/buffer_size_kb"
+	echo 'p:kno_bench/add flow_offload_add flow=%si:x64' >>"$TRACEFS/kprobe_events" || return 1
+	: >"$TRACEFS/trace"
+	echo 1 >"$TRACEFS/events/kno_bench/add/enable" || return 1
+	echo $((4 * $1 + 64)) >"$SIM_DBG/replace_log"
+}
+
+hwlat_disarm()
+{
+	if [ -d "$TRACEFS/events/kno_bench" ]; then
+		echo 0 >"$TRACEFS/events/kno_bench/add/enable"
+		echo '-:kno_bench/add' >>"$TRACEFS/kprobe_events"
+	fi
+	[ -w "$SIM_DBG/replace_log" ] && echo 0 >"$SIM_DBG/replace_log"
+	return 0
+}
+
+hwlat_collect()
+{
+	local cfg=$1 r=$2 f=$3 base res p50 p99 max depth paired adds
+
+	base=$OUT/hwlat-$cfg-$f-$r
+	echo 0 >"$TRACEFS/events/kno_bench/add/enable"
+	cat "$TRACEFS/trace" >"$base.trace"
+	cat "$SIM_DBG/replace_log" >"$base.log"
+	hwlat_disarm
+	res=$(python3 "$KNO_TOP/scripts/bench-hwlat.py" "$base.trace" "$base.log" \
+		"$base.depth") || { say "bench-hwlat.py failed: $res"; return; }
+	read -r p50 p99 max depth paired adds <<<"$res"
+	local valid=valid why=
+	[ "$paired" -ge "$f" ] || { valid=invalid; why="only $paired of $f flows paired ($adds adds traced)"; }
+	record hwlat50 "$cfg" "$f" "$r" "$p50" ms "$valid" "${why:+$why; }p99 $p99 ms, max $max ms, $paired flows"
+	record hwlat99 "$cfg" "$f" "$r" "$p99" ms "$valid" "${why:+$why; }p50 $p50 ms, max $max ms"
+	record hwqueue "$cfg" "$f" "$r" "$depth" flows "$valid" \
+		"${why:+$why; }most flows added and not yet in hardware at once; series in $(basename "$base").depth"
+	rm -f "$base.trace" "$base.log"
+}
+
+EST_CFG=
+EST_ROUND=0	# > 0: a measured round (run_udp), hardware latency is recorded
+
 # establish F: client burst (one datagram per flow), then server burst (one
 # reply per flow). Sets EST_HW_S (seconds from the reply burst until the
 # sim holds 2F rules, hw only) and EST_TRIES.
@@ -426,8 +512,14 @@ establish()
 		pg_setup "$T_C" "$T_CDEV" "$S4" "$rmac" "$C4" $PORT0 "$f" $DPORT 1 64 "$f" || return 1
 		pg_run "$T_C"
 		pg_setup "$T_S" "$T_SDEV" "$R4S" "$smac" "$S4" $DPORT 1 $PORT0 "$f" 64 "$f" || return 1
+		pg_arm "$T_S" || return 1
+		HWLAT=0
+		if [ "$T_FT" = hw ] && [ "$try" = 1 ] && [ "$f" -ge 100 ] &&
+			[ "$EST_ROUND" -gt 0 ]; then
+			hwlat_arm "$f" && HWLAT=1
+		fi
 		t0=${EPOCHREALTIME/./}
-		pg_run "$T_S"
+		pg_fire
 		if [ "$T_FT" = hw ] && [ "$try" = 1 ]; then
 			# Tight poll without forks: the sim's rule count.
 			local line n deadline=$((t0 + (30 + f / 50) * 1000000))
@@ -443,6 +535,9 @@ establish()
 			[ "$n" -ge $((2 * f)) ] &&
 				EST_HW_S=$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.3f", d / 1e6 }')
 		fi
+		pg_wait
+		[ "$HWLAT" = 1 ] && hwlat_collect "$EST_CFG" "$EST_ROUND" "$f"
+		HWLAT=0
 		wait_for $((10 + f / 200)) ct_ready_atleast "$f" && return 0
 	done
 	say "only $(ct_ready) of $f flows ready ($T_FT) after 3 tries"
@@ -459,6 +554,7 @@ run_udp()
 	topo_for "$cfg"
 	[ -n "$T_IMPL" ] && use_impl "$T_IMPL"
 	router_reset || { record udp "$cfg" "$f" "$r" 0 pps invalid "ruleset load failed"; return; }
+	EST_CFG=$cfg EST_ROUND=$r
 	if ! establish "$f"; then
 		record udp "$cfg" "$f" "$r" 0 pps invalid "flows not established/offloaded"
 		return
@@ -561,6 +657,7 @@ run_mem()
 	router_reset || return
 	sleep 1
 	read -r t0 k0 <<<"$(slab_bytes)"
+	EST_ROUND=0
 	if ! establish "$n"; then
 		valid=invalid why="flows not established"
 	fi
@@ -578,6 +675,87 @@ run_mem()
 	fi
 	record mem "$cfg" "$n" 0 $(( (t1 - t0) / n )) B/flow "$valid" \
 		"${why:+$why; }${cache}slab total +$((t1 - t0)) B for $n flows, ready=$(ct_ready)"
+	run_gc "$cfg" "$n" "$valid"
+	router_reset
+}
+
+# cpu_busy_ms: CPU time spent outside idle and iowait since boot, all CPUs
+cpu_busy_ms()
+{
+	local _cpu us ni sy id io irq sirq rest hz
+
+	hz=$(getconf CLK_TCK)
+	read -r _cpu us ni sy id io irq sirq rest </proc/stat
+	echo $(( (us + ni + sy + irq + sirq) * 1000 / hz ))
+}
+
+# run_gc CONFIG N VALID: the CPU the system spends in GC_WINDOW seconds
+# with the N established flows of run_mem idle (flowtable and conntrack
+# timeouts 600 s, so nothing expires). Nothing else runs meanwhile: the
+# busy time is the periodic work (flowtable GC, conntrack GC, timers). The
+# difference to classic (same N conntrack entries, no flowtable) is the
+# flowtable GC's cost.
+GC_WINDOW=10
+run_gc()
+{
+	local cfg=$1 n=$2 valid=$3 b0 b1 r0 r1
+
+	r0=$(ct_ready)
+	b0=$(cpu_busy_ms)
+	sleep "$GC_WINDOW"
+	b1=$(cpu_busy_ms)
+	r1=$(ct_ready)
+	[ "$r1" -ge "$n" ] || valid=invalid
+	record gc "$cfg" "$n" 0 $((b1 - b0)) "ms/${GC_WINDOW}s" "$valid" \
+		"busy CPU over ${GC_WINDOW}s with $n idle flows; ready $r0 -> $r1"
+}
+
+# run_stats CONFIG F: hardware STATS requests per flow and second in steady
+# state. F flows in hardware at the default flowtable UDP timeout (30 s),
+# each flow sent a packet every F/STATS_PPS seconds through the sim's
+# hardware, for STATS_DUR seconds; the sim counts the STATS calls it gets
+# (ft_stats_calls of both router ports) from STATS_SKIP seconds on. Every
+# flow must still be [HW_OFFLOAD] at the end.
+STATS_DUR=60
+STATS_SKIP=20
+STATS_PPS=2000
+run_stats()
+{
+	local cfg=$1 f=$2 rmac c0 c1 t0 t1 ready valid=valid why= rate pgpid
+
+	topo_for "$cfg"
+	use_impl "$T_IMPL"
+	ip netns exec "$T_R" sysctl -qw net.netfilter.nf_flowtable_udp_timeout=30
+	EST_ROUND=0
+	if ! router_reset || ! establish "$f"; then
+		record stats "$cfg" "$f" 0 0 calls/flow/s invalid "flows not offloaded"
+		ns_sysctls "$T_R"
+		return
+	fi
+	rmac=$(mac_of "$T_R" "$T_RC")
+	pg_setup "$T_C" "$T_CDEV" "$S4" "$rmac" "$C4" $PORT0 "$f" $DPORT 1 64 0 \
+		$((1000000000 / STATS_PPS)) || {
+		record stats "$cfg" "$f" 0 0 calls/flow/s invalid "pktgen setup failed"
+		ns_sysctls "$T_R"
+		return
+	}
+	ip netns exec "$T_C" sh -c 'echo start >/proc/net/pktgen/pgctrl' &
+	pgpid=$!
+	sleep "$STATS_SKIP"
+	c0=$(sim_ports_sum ft_stats_calls r0 r1)
+	t0=${EPOCHREALTIME/./}
+	sleep $((STATS_DUR - STATS_SKIP))
+	c1=$(sim_ports_sum ft_stats_calls r0 r1)
+	t1=${EPOCHREALTIME/./}
+	ready=$(ct_ready)
+	ip netns exec "$T_C" sh -c 'echo stop >/proc/net/pktgen/pgctrl'
+	wait "$pgpid"
+	[ "$ready" -ge "$f" ] || { valid=invalid; why="only $ready of $f flows still [HW_OFFLOAD]"; }
+	rate=$(awk -v c=$((c1 - c0)) -v f="$f" -v us=$((t1 - t0)) \
+		'BEGIN { printf "%.4f", c / f / (us / 1e6) }')
+	record stats "$cfg" "$f" 0 "$rate" calls/flow/s "$valid" \
+		"${why:+$why; }$((c1 - c0)) STATS calls in $(((t1 - t0) / 1000)) ms, $f flows, ${STATS_PPS} pps over all flows, flowtable UDP timeout 30 s"
+	ns_sysctls "$T_R"
 	router_reset
 }
 
@@ -619,6 +797,12 @@ done
 if [ "$MEMFLOWS" -gt 0 ]; then
 	for cfg in classic intree ours; do
 		run_mem "$cfg" "$MEMFLOWS"
+	done
+fi
+
+if [ "$STATSFLOWS" -gt 0 ] && [ "$HW" = 1 ]; then
+	for cfg in hw-intree hw-ours; do
+		run_stats "$cfg" "$STATSFLOWS"
 	done
 fi
 

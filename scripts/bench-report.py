@@ -19,7 +19,12 @@ KINDS = [
     ("udp", "UDP 64-byte forwarding, received packets/s at the server"),
     ("tcp", "TCP bulk (iperf3, client -> server), Mbit/s"),
     ("hwrate", "hardware install rate after a burst of new flows, flows/s"),
+    ("hwlat50", "flow_offload_add to both rules in the sim, median over the burst, ms"),
+    ("hwlat99", "flow_offload_add to both rules in the sim, 99th percentile, ms"),
+    ("hwqueue", "most flows added and not yet in hardware at once, flows"),
     ("mem", "slab growth per established flow, bytes"),
+    ("gc", "busy CPU over 10 s with the memory test's flows idle, ms"),
+    ("stats", "hardware STATS calls per flow and second, steady state"),
 ]
 ORDER = ["classic", "intree", "ours", "hw-intree", "hw-ours"]
 
@@ -36,6 +41,8 @@ def fmt(v):
         return "-"
     if abs(v) >= 100:
         return "%.0f" % v
+    if abs(v) < 1:
+        return "%.3f" % v
     return "%.1f" % v
 
 
@@ -152,6 +159,17 @@ def main():
     if share:
         print("  flowtable share (slab growth minus classic's conntrack + NAT), "
               "B/flow: " + ", ".join(share))
+    for e in results:
+        if e["kind"] != "gc" or e["config"] == "classic":
+            continue
+        base = med.get(("gc", "classic", e["flows"]))
+        if base is not None and e["median"] is not None:
+            e["flowtable_gc_ms"] = e["median"] - base
+    share = ["%s %+.0f" % (e["config"], e["flowtable_gc_ms"])
+             for e in results if "flowtable_gc_ms" in e]
+    if share:
+        print("  flowtable GC share (busy CPU minus classic's), ms per 10 s: " +
+              ", ".join(share))
 
     doc = {
         "kernel": a.kernel,

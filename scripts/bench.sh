@@ -8,7 +8,7 @@
 #
 #   bench.sh [-k "KVER..."] [-r ROUNDS] [-c "CONFIG..."] [-f "FLOWS..."]
 #            [-d SECONDS] [-T SECONDS] [-C "CONFIG..."] [-M FLOWS]
-#            [-t VM_TIMEOUT] [-B]
+#            [-S FLOWS] [-t VM_TIMEOUT] [-j]
 #
 #   -k  kernels (default: every supported kernel with headers installed,
 #       one after another)
@@ -18,9 +18,15 @@
 #   -d  seconds of pktgen traffic per UDP run (default 3)
 #   -T  seconds of iperf3 per TCP run (default 5, 0 = none)
 #   -C  configurations with a TCP run (default "classic intree ours")
-#   -M  flows for the memory-per-flow figure (default 10000, 0 = none)
-#   -t  VM timeout in seconds (default 2400)
-#   -B  (re)build the modules first (default: build only what is missing)
+#   -M  flows for the memory-per-flow and GC-cost figures (default 10000,
+#       0 = none)
+#   -S  hardware flows for the STATS-rate figure (default 1000, 0 = none)
+#   -t  VM timeout in seconds (default 3600)
+#   -j  run the kernels side by side (one VM per core) instead of one
+#       after another; each VM then shares the host with the other
+#
+# The modules and the simulated NIC are (re)built first (make is
+# incremental).
 #
 # The VM gets one vCPU. Per kernel it prints a table (median, min, max of
 # the valid runs, ratios ours/intree and ours/classic) and writes it as
@@ -33,15 +39,15 @@ cd "$top" || exit 1
 
 kvers=
 gargs=()
-vmtimeout=2400
-build=0
-while getopts "k:r:c:f:d:T:M:t:B" opt; do
+vmtimeout=3600
+par=0
+while getopts "k:r:c:f:d:T:C:M:S:t:j" opt; do
 	case "$opt" in
 	k) kvers=$OPTARG ;;
-	r|c|f|d|T|C|M) gargs+=("-$opt" "$OPTARG") ;;
+	r|c|f|d|T|C|M|S) gargs+=("-$opt" "$OPTARG") ;;
 	t) vmtimeout=$OPTARG ;;
-	B) build=1 ;;
-	*) sed -n '9,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+	j) par=1 ;;
+	*) sed -n '9,29p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 	esac
 done
 
@@ -52,14 +58,13 @@ done
 # arguments (no -icount), so the guest clock is the host's wall clock.
 TIMING="wall-clock TCG (qemu without -icount: scripts/vm.sh takes no extra qemu arguments); figures depend on host load"
 
-rc=0
-for k in $kvers; do
-	k=$(scripts/kernels.sh resolve "$k") || { rc=1; continue; }
-	if [ "$build" = 1 ] || [ ! -r "build/$k/nf_flow_table.ko" ] ||
-		[ ! -r "build/$k/selftests/kno_simnic.ko" ]; then
-		make -s --no-print-directory KVER="$k" module selftest-modules >/dev/null ||
-			{ echo "bench: build for $k failed" >&2; rc=1; continue; }
-	fi
+# bench_one KVER: build, one VM, the report. Returns non-zero on failure.
+bench_one()
+{
+	local k=$1 out start vrc rc=0
+
+	make -s --no-print-directory KVER="$k" module selftest-modules >/dev/null ||
+		{ echo "bench: build for $k failed" >&2; return 1; }
 	out=$top/build/$k/vm/bench
 	rm -rf "$out"
 	mkdir -p "$out"
@@ -71,13 +76,30 @@ for k in $kvers; do
 	echo "== VM for $k finished with $vrc after $(( $(date +%s) - start ))s (console: $out/console.log)"
 	if [ ! -s "$out/bench.tsv" ]; then
 		echo "bench: $k produced no results" >&2
-		rc=1
-		continue
+		return 1
 	fi
 	[ "$vrc" = 0 ] || rc=1
 	python3 scripts/bench-report.py --kernel "$k" --timing "$TIMING" \
 		--modules "$out/bench.modules" --vm-rc "$vrc" \
 		--json "$top/build/$k/bench.json" "$out/bench.tsv" || rc=1
 	echo "JSON: build/$k/bench.json"
+	return $rc
+}
+
+rc=0
+declare -A pids
+for k in $kvers; do
+	k=$(scripts/kernels.sh resolve "$k") || { rc=1; continue; }
+	if [ "$par" = 1 ]; then
+		mkdir -p "build/$k"
+		bench_one "$k" >"build/$k/bench.out" 2>&1 &
+		pids[$k]=$!
+	else
+		bench_one "$k" || rc=1
+	fi
+done
+for k in "${!pids[@]}"; do
+	wait "${pids[$k]}" || rc=1
+	cat "build/$k/bench.out"
 done
 exit $rc

@@ -325,4 +325,12 @@ void kno_sim_acl_unlink_port(struct kno_sim_port *gone);
 int kno_sim_debugfs_init(void);
 void kno_sim_debugfs_exit(void);
 
+/*
+ * kno_simnic_log.c: the REPLACE log, for latency measurements. When on,
+ * every REPLACE that installs a new rule appends (ktime_get_ns(), cookie).
+ */
+void kno_sim_log_replace(unsigned long cookie);
+void kno_sim_log_exit(void);
+extern const struct file_operations kno_sim_log_fops;
+
 #endif /* KNO_SIMNIC_H */

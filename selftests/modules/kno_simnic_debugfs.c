@@ -416,6 +416,7 @@ int kno_sim_debugfs_init(void)
 	debugfs_create_file("acl", 0400, d, NULL, &kno_sim_acl_fops);
 	debugfs_create_file("errors", 0400, d, NULL, &kno_sim_errors_fops);
 	debugfs_create_file("summary", 0400, d, NULL, &kno_sim_summary_fops);
+	debugfs_create_file("replace_log", 0600, d, NULL, &kno_sim_log_fops);
 	debugfs_create_u32("capacity", 0600, d, &kno_sim_cfg.ft_capacity);
 	debugfs_create_u32("acl_capacity", 0600, d, &kno_sim_cfg.acl_capacity);
 	debugfs_create_u32("delay_ms", 0600, d, &kno_sim_cfg.delay_ms);

@@ -584,6 +584,7 @@ static noinline int kno_sim_ft_replace(struct kno_sim_binding *b,
 		rule->id = ++kno_sim_rule_seq;
 		rule->installed = jiffies;
 		rule->lastused = rule->installed;
+		kno_sim_log_replace(f->cookie);
 	}
 	/* Publish the new rule before the old one goes: the datapath
 	 * always finds one of them.

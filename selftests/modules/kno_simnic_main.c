@@ -449,6 +449,7 @@ static void __exit kno_sim_exit(void)
 {
 	/* No new pairs or knob writes after this. */
 	kno_sim_debugfs_exit();
+	kno_sim_log_exit();
 	/* Deletes every port in every namespace (dellink); their owners
 	 * unbind all blocks from the NETDEV_UNREGISTER notifiers.
 	 */
