@@ -14,6 +14,8 @@
 #   -q         quiet kernel console (kernel messages still land in dmesg.log,
 #              which is checked for splats too)
 #
+# KNO_VM_APPEND adds kernel command line arguments (experiments only).
+#
 # The command runs in the repository root as root. Its exit code becomes the
 # exit code of vm.sh, except that any kernel splat (WARNING, BUG, Oops, KASAN,
 # lockdep report, RCU stall, ...) in the console turns a success into 1.
@@ -111,6 +113,7 @@ append="console=ttyS0,115200 panic=-1 printk.time=1 mitigations=off"
 append="$append rcupdate.rcu_cpu_stall_timeout=60 tsc=reliable"
 append="$append kno.guest=$top/scripts/vm-guest.sh kno.out=$out"
 [ "$quiet" = 1 ] && append="$append quiet loglevel=1 kno.quiet=1"
+append="$append ${KNO_VM_APPEND:-}"
 
 console=$out/console.log
 : > "$console"

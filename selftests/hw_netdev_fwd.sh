@@ -58,15 +58,20 @@ table netdev kno_fwd {
 EOF
 }
 
-# fwd_get PORT KEY: the fwd rule installed on PORT that is for PORT's
-# traffic (its iif matches).
+# fwd_get PORT KEY [ACL]: the fwd rule installed on PORT that is for PORT's
+# own ingress (iif = PORT's ifindex), field KEY; from ACL (the acl file's
+# text) if given. Parsed in bash: snap runs many times per subtest.
 fwd_get()
 {
-	local ifidx
+	local acl=${3-$(<"$SIM_DBG/acl")} ifidx line
 
-	ifidx=$(ip -n "$NS_R" -o link show "$1" | cut -d: -f1)
-	grep "^port=$1 " "$SIM_DBG/acl" | grep " iif=$ifidx " | grep "verdict=redirect" |
-		sed -n "s/.* $2=\([^ ]*\).*/\1/p" | head -n 1
+	ifidx=$(get "$(<"$SIM_DBG/ports")" "$1" ifindex)
+	while IFS= read -r line; do
+		[[ $line == "port=$1 "* && $line == *" iif=$ifidx "* &&
+			$line == *"verdict=redirect"* ]] || continue
+		_sim_field "$line" "$2"
+		return
+	done <<<"$acl"
 }
 
 t_wire()
@@ -90,11 +95,12 @@ t_wire()
 # tx_packets, from one read of each file.
 snap()
 {
-	local ports
+	local ports acl
 
 	ports=$(<"$SIM_DBG/ports")
+	acl=$(<"$SIM_DBG/acl")
 	echo "$(($(get "$ports" r0 rx_packets) + $(get "$ports" r1 rx_packets)))" \
-		"$(fwd_get r0 packets)" "$(fwd_get r1 packets)" \
+		"$(fwd_get r0 packets "$acl")" "$(fwd_get r1 packets "$acl")" \
 		"$(get "$ports" c0 tx_packets)" "$(get "$ports" s0 tx_packets)"
 }
 
@@ -114,9 +120,16 @@ snap_quiet()
 	echo "$b"
 }
 
+# get PORTS_TEXT PORT KEY: field KEY of PORT's line in the ports file text
 get()
 {
-	echo "$1" | sed -n "s/^port=$2 .* $3=\([^ ]*\).*/\1/p"
+	local line
+
+	while IFS= read -r line; do
+		[[ $line == "port=$2 "* ]] || continue
+		_sim_field "$line" "$3"
+		return
+	done <<<"$1"
 }
 
 t_drop()

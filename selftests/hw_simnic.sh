@@ -6,7 +6,8 @@
 #   1. the control files reject bad input with the right errno and create
 #      nothing: missing or extra names, names too long, equal names, an
 #      existing name (EEXIST), deleting an unknown port (ENODEV), bad knob
-#      values; "ip link add type kno_simnic" is refused;
+#      values, the replace_log's size bound and header; "ip link add type
+#      kno_simnic" is refused;
 #   2. a pair created in one namespace and split over two carries traffic
 #      (ping) and counts it on both ends; "ip link del" of one end removes
 #      both ends, from both namespaces;
@@ -68,6 +69,14 @@ t_control()
 	echo 0 >"$SIM_DBG/fail_replace" || rc=1
 	[ "$(<"$SIM_DBG/fail_replace")" = "next=0 errno=5 percent=0" ] ||
 		{ echo "FAIL: reset fail_replace reads '$(<"$SIM_DBG/fail_replace")'"; rc=1; }
+	expect_err "invalid argument" replace_log "x" || rc=1
+	expect_err "invalid argument" replace_log "$((4194304 + 1))" || rc=1
+	echo 4 >"$SIM_DBG/replace_log" || rc=1
+	[[ "$(head -n 1 "$SIM_DBG/replace_log")" =~ ^size=4\ len=0\ dropped=0\ cookie_off=[0-9]+,[0-9]+$ ]] ||
+		{ echo "FAIL: replace_log reads '$(<"$SIM_DBG/replace_log")'"; rc=1; }
+	echo 0 >"$SIM_DBG/replace_log" || rc=1
+	[[ "$(<"$SIM_DBG/replace_log")" =~ ^size=0\ len=0\ dropped=0\  ]] ||
+		{ echo "FAIL: replace_log off reads '$(<"$SIM_DBG/replace_log")'"; rc=1; }
 	if ip -n "$NS_A" link add type kno_simnic 2>/dev/null; then
 		echo "FAIL: ip link add type kno_simnic was accepted"
 		rc=1
