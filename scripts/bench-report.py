@@ -46,6 +46,19 @@ def fmt(v):
     return "%.1f" % v
 
 
+def share_vs_classic(results, med, kind, field, label):
+    """Store median minus classic's median as FIELD and print it."""
+    for e in results:
+        if e["kind"] != kind or e["config"] == "classic":
+            continue
+        base = med.get((kind, "classic", e["flows"]))
+        if base is not None and e["median"] is not None:
+            e[field] = e["median"] - base
+    share = ["%s %+.0f" % (e["config"], e[field]) for e in results if field in e]
+    if share:
+        print("  %s: %s" % (label, ", ".join(share)))
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("tsv")
@@ -148,28 +161,10 @@ def main():
         for e in rows:
             for why in e["invalid_reasons"]:
                 print("  invalid %s flows=%d: %s" % (e["config"], e["flows"], why))
-    for e in results:
-        if e["kind"] != "mem" or e["config"] == "classic":
-            continue
-        base = med.get(("mem", "classic", e["flows"]))
-        if base is not None and e["median"] is not None:
-            e["flowtable_bytes_per_flow"] = e["median"] - base
-    share = ["%s %+.0f" % (e["config"], e["flowtable_bytes_per_flow"])
-             for e in results if "flowtable_bytes_per_flow" in e]
-    if share:
-        print("  flowtable share (slab growth minus classic's conntrack + NAT), "
-              "B/flow: " + ", ".join(share))
-    for e in results:
-        if e["kind"] != "gc" or e["config"] == "classic":
-            continue
-        base = med.get(("gc", "classic", e["flows"]))
-        if base is not None and e["median"] is not None:
-            e["flowtable_gc_ms"] = e["median"] - base
-    share = ["%s %+.0f" % (e["config"], e["flowtable_gc_ms"])
-             for e in results if "flowtable_gc_ms" in e]
-    if share:
-        print("  flowtable GC share (busy CPU minus classic's), ms per 10 s: " +
-              ", ".join(share))
+    share_vs_classic(results, med, "mem", "flowtable_bytes_per_flow",
+                     "flowtable share (slab growth minus classic's conntrack + NAT), B/flow")
+    share_vs_classic(results, med, "gc", "flowtable_gc_ms",
+                     "flowtable GC share (busy CPU minus classic's), ms per 10 s")
 
     doc = {
         "kernel": a.kernel,
