@@ -65,7 +65,7 @@ fwd_get()
 {
 	local acl=${3-$(<"$SIM_DBG/acl")} ifidx line
 
-	ifidx=$(get "$(<"$SIM_DBG/ports")" "$1" ifindex)
+	ifidx=$(sim_port_get "$1" ifindex)
 	while IFS= read -r line; do
 		[[ $line == "port=$1 "* && $line == *" iif=$ifidx "* &&
 			$line == *"verdict=redirect"* ]] || continue
@@ -99,9 +99,9 @@ snap()
 
 	ports=$(<"$SIM_DBG/ports")
 	acl=$(<"$SIM_DBG/acl")
-	echo "$(($(get "$ports" r0 rx_packets) + $(get "$ports" r1 rx_packets)))" \
+	echo "$(($(sim_port_get r0 rx_packets "$ports") + $(sim_port_get r1 rx_packets "$ports")))" \
 		"$(fwd_get r0 packets "$acl")" "$(fwd_get r1 packets "$acl")" \
-		"$(get "$ports" c0 tx_packets)" "$(get "$ports" s0 tx_packets)"
+		"$(sim_port_get c0 tx_packets "$ports")" "$(sim_port_get s0 tx_packets "$ports")"
 }
 
 # snap_quiet: snap once the counters stopped moving (late ACKs, ND), so
@@ -118,18 +118,6 @@ snap_quiet()
 		a=$b
 	done
 	echo "$b"
-}
-
-# get PORTS_TEXT PORT KEY: field KEY of PORT's line in the ports file text
-get()
-{
-	local line
-
-	while IFS= read -r line; do
-		[[ $line == "port=$2 "* ]] || continue
-		_sim_field "$line" "$3"
-		return
-	done <<<"$1"
 }
 
 t_drop()

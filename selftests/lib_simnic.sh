@@ -130,7 +130,8 @@ _sim_rule_lines()
 	done <"$SIM_DBG/rules"
 }
 
-# sim_port_get PORT KEY: a field of the port's line in "ports".
+# sim_port_get PORT KEY [PORTS]: a field of the port's line in "ports", or in
+# PORTS, a copy of that file read earlier (one consistent snapshot).
 sim_port_get()
 {
 	local line
@@ -139,7 +140,7 @@ sim_port_get()
 		[[ $line == "port=$1 "* ]] || continue
 		_sim_field "$line" "$2"
 		return 0
-	done <"$SIM_DBG/ports"
+	done <<<"${3-$(<"$SIM_DBG/ports")}"
 }
 
 # sim_ports_sum KEY PORT...: sum of a field over ports.
