@@ -116,7 +116,7 @@ while not os.path.exists(gate) and time.monotonic() < end:
 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 s.close()
 EOF
-	ip netns exec "$NS_C" python3 "$KNO_TMP/rst.py" "$@"
+	ip netns exec "$NS_C" python3 -S "$KNO_TMP/rst.py" "$@"
 }
 
 t_rst()

@@ -96,21 +96,34 @@ EOF
 # counters, without the fields that move with time.
 acl_rules()
 {
-	grep -E "^port=($RDEV_C|$RDEV_S) " "$SIM_DBG/acl" |
-		sed 's/ lastused_ms=[0-9-]*//; s/ age_ms=[0-9-]*//'
+	local line re=' (lastused_ms|age_ms)=[0-9-]*'
+
+	while IFS= read -r line; do
+		[[ $line == "port=$RDEV_C "* || $line == "port=$RDEV_S "* ]] || continue
+		while [[ $line =~ $re ]]; do
+			line=${line/"${BASH_REMATCH[0]}"/}
+		done
+		echo "$line"
+	done <"$SIM_DBG/acl"
 }
 
 # state: everything that must not change when a rule or batch is refused.
 state()
 {
-	local p
+	local p line f
 
 	ip netns exec "$NS_R" nft -s -a list ruleset
 	echo "--- acl"
 	acl_rules
 	echo "--- counters"
 	for p in "$RDEV_C" "$RDEV_S"; do
-		grep "^port=$p " "$SIM_DBG/ports" | tr ' ' '\n' | grep -E "^(acl_(replace|destroy)_|tc_)"
+		while IFS= read -r line; do
+			[[ $line == "port=$p "* ]] || continue
+			for f in $line; do
+				[[ $f == acl_replace_* || $f == acl_destroy_* || $f == tc_* ]] &&
+					echo "$f"
+			done
+		done <"$SIM_DBG/ports"
 	done
 }
 
@@ -142,7 +155,7 @@ t_reject()
 		echo "FAIL: accepted: $rule"
 		return 1
 	fi
-	echo "nft: $out" | head -n 1
+	echo "nft: ${out%%$'\n'*}"
 	got=$(errname "$out")
 	MATRIX+=("$feat|$rule|$got|$want")
 	[ "$got" = "$want" ] || { echo "FAIL: $got, expected $want"; rc=1; }
@@ -209,7 +222,7 @@ EOF
 		echo "FAIL: the batch was accepted"
 		return 1
 	fi
-	echo "nft: $(echo "$out" | head -n 1)"
+	echo "nft: ${out%%$'\n'*}"
 	[ "$(errname "$out")" = "$want" ] || { echo "FAIL: $(errname "$out"), expected $want"; rc=1; }
 	after=$($snap)
 	if [ "$before" != "$after" ]; then

@@ -12,9 +12,10 @@
 #   cleanup     setup_ns VAR..., defer CMD..., bg_start VAR CMD..., cleanup
 #   polling     wait_for TIMEOUT CMD..., wait_for_ms, wait_while, wait_pid_timeout,
 #               now_ms, now_ms_to VAR
-#   topology    topo_router [hop] (client <-> router [<-> hop] <-> server)
+#   topology    topo_router [hop] (client <-> router [<-> hop] <-> server),
+#               ns_ip NS (ip commands on stdin, one ip -batch)
 #   nft         nft_load NS (ruleset on stdin), nft_counter NS FAMILY TABLE NAME,
-#               flow_add_stmt @FT, ft_devices
+#               nft_counters_to ARRAY NS FAMILY TABLE, flow_add_stmt @FT
 #   conntrack   ct_get NS FAMILY PROTO SPORT DPORT, ct_is_offloaded, ct_is_hw_offloaded
 #   transfers   make_file, tcp_start/tcp_wait_received/tcp_finish/tcp_transfer,
 #               udp_transfer
@@ -241,8 +242,10 @@ cleanup()
 		for pid in $(ip netns pids "$ns" 2>/dev/null); do
 			kill -9 "$pid" 2>/dev/null
 		done
-		ip netns del "$ns" 2>/dev/null
 	done
+	# (-force: namespaces deleted earlier by the test are skipped)
+	[ "${#_ns_list[@]}" = 0 ] ||
+		printf 'netns del %s\n' "${_ns_list[@]}" | ip -force -b - >/dev/null 2>&1
 	rm -rf "$KNO_TMP"
 	return 0
 }
@@ -268,21 +271,61 @@ bg_start()
 	printf -v "$var" '%s' "$!"
 }
 
+# _ns_nodad: make new namespaces start with IPv6 DAD off. init_net gets
+# conf/{all,default}/accept_dad=0 and net.core.devconf_inherit_init_net=1,
+# so every namespace created afterwards copies them: one sysctl per script
+# instead of an "ip netns exec sysctl" (two programs) per namespace. The old
+# values come back at cleanup. Returns 1 if the kernel refused (setup_ns
+# then sets the namespace's own sysctls).
+_ns_nodad=
+_ns_nodad()
+{
+	local old
+
+	[ -n "$_ns_nodad" ] && { [ "$_ns_nodad" = yes ]; return; }
+	_ns_nodad=no
+	mapfile -t old < <(sysctl -n net.core.devconf_inherit_init_net \
+		net.ipv6.conf.all.accept_dad net.ipv6.conf.default.accept_dad 2>/dev/null)
+	[ "${#old[@]}" = 3 ] || return 1
+	defer "sysctl -qw net.core.devconf_inherit_init_net=${old[0]} net.ipv6.conf.all.accept_dad=${old[1]} net.ipv6.conf.default.accept_dad=${old[2]}"
+	sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+		net.core.devconf_inherit_init_net=1 >/dev/null 2>&1 || return 1
+	_ns_nodad=yes
+}
+
 # setup_ns VAR...: create one namespace per variable, named
-# "<var>-<random>", bring lo up, turn IPv6 DAD off, store the name in VAR.
+# "<var>-<random>" (lower case, "_" -> "-"), bring lo up, IPv6 DAD off,
+# store the name in VAR. All namespaces come from one "ip -batch".
 setup_ns()
 {
-	local var name
+	local var name sfx names=()
 
 	for var in "$@"; do
-		name="$(echo "$var" | tr 'A-Z_' 'a-z-')-$(mktemp -u XXXXXX)"
-		ip netns add "$name" || return 1
-		_ns_list+=("$name")
-		ip -n "$name" link set lo up || return 1
-		ip netns exec "$name" sysctl -qw net.ipv6.conf.all.accept_dad=0 \
-			net.ipv6.conf.default.accept_dad=0 >/dev/null 2>&1
+		name=${var,,}
+		printf -v sfx '%08x' "$SRANDOM"
+		name=${name//_/-}-$sfx
+		names+=("$name")
 		printf -v "$var" '%s' "$name"
 	done
+	_ns_nodad
+	# listed first: cleanup deletes whatever part of the batch was made
+	_ns_list+=("${names[@]}")
+	printf 'netns add %s\n' "${names[@]}" | ip -b - || return 1
+	for name in "${names[@]}"; do
+		ip -n "$name" link set lo up || return 1
+		[ "$_ns_nodad" = yes ] ||
+			ip netns exec "$name" sysctl -qw net.ipv6.conf.all.accept_dad=0 \
+				net.ipv6.conf.default.accept_dad=0 >/dev/null 2>&1
+	done
+	return 0
+}
+
+# ns_ip NS: run the ip(8) commands read from stdin, one per line, in NS
+# with a single "ip -n NS -batch -". Stops at and fails on the first
+# command that fails (ip names it).
+ns_ip()
+{
+	ip -n "$1" -b -
 }
 
 # ------------------------------------------------------------- polling ---
@@ -370,7 +413,7 @@ impl_is()
 # kver_series: 6.1 or 6.12 (major.minor of KNO_KVER)
 kver_series()
 {
-	echo "$KNO_KVER" | sed -E 's/^([0-9]+\.[0-9]+).*/\1/'
+	[[ $KNO_KVER =~ ^[0-9]+\.[0-9]+ ]] && echo "${BASH_REMATCH[0]}"
 }
 
 # require_cmd CMD...: exit the whole script as SKIP when a tool is missing.
@@ -476,46 +519,60 @@ topo_router()
 		NS_H=
 	fi
 
-	ip link add veth0 netns "$NS_R" type veth peer name eth0 netns "$NS_C" || return 1
-	ip -n "$NS_C" addr add "$C4/24" dev eth0
-	ip -n "$NS_C" addr add "$C6/64" dev eth0 nodad
-	ip -n "$NS_R" addr add "$R4C/24" dev veth0
-	ip -n "$NS_R" addr add "$R6C/64" dev veth0 nodad
-
+	# One ip process per namespace (ns_ip), links first.
+	{
+		echo "link add veth0 netns $NS_R type veth peer name eth0 netns $NS_C"
+		if [ -n "$NS_H" ]; then
+			echo "link add veth1 netns $NS_R type veth peer name veth0 netns $NS_H"
+			echo "link add veth1 netns $NS_H type veth peer name eth0 netns $NS_S"
+		else
+			echo "link add veth1 netns $NS_R type veth peer name eth0 netns $NS_S"
+		fi
+	} | ip -b - || return 1
+	ns_ip "$NS_C" <<-EOF || return 1
+	addr add $C4/24 dev eth0
+	addr add $C6/64 dev eth0 nodad
+	link set eth0 up
+	route add default via $R4C
+	route add default via $R6C
+	EOF
 	if [ -n "$NS_H" ]; then
-		ip link add veth1 netns "$NS_R" type veth peer name veth0 netns "$NS_H" || return 1
-		ip link add veth1 netns "$NS_H" type veth peer name eth0 netns "$NS_S" || return 1
-		ip -n "$NS_R" addr add "$R4H/24" dev veth1
-		ip -n "$NS_R" addr add "$R6H/64" dev veth1 nodad
-		ip -n "$NS_H" addr add "$H4R/24" dev veth0
-		ip -n "$NS_H" addr add "$H6R/64" dev veth0 nodad
-		ip -n "$NS_H" addr add "$H4S/24" dev veth1
-		ip -n "$NS_H" addr add "$H6S/64" dev veth1 nodad
-		ip -n "$NS_H" link set veth0 up
-		ip -n "$NS_H" link set veth1 up
-		ip -n "$NS_R" link set veth1 up
-		ip -n "$NS_R" route add 198.51.100.0/24 via "$H4R"
-		ip -n "$NS_R" route add 2001:db8:2::/64 via "$H6R"
-		ip -n "$NS_H" route add default via "$R4H"
-		ip -n "$NS_H" route add default via "$R6H"
+		ns_ip "$NS_H" <<-EOF || return 1
+		addr add $H4R/24 dev veth0
+		addr add $H6R/64 dev veth0 nodad
+		addr add $H4S/24 dev veth1
+		addr add $H6S/64 dev veth1 nodad
+		link set veth0 up
+		link set veth1 up
+		route add default via $R4H
+		route add default via $R6H
+		EOF
 		_ns_forwarding "$NS_H"
-	else
-		ip link add veth1 netns "$NS_R" type veth peer name eth0 netns "$NS_S" || return 1
-		ip -n "$NS_R" addr add "$R4S/24" dev veth1
-		ip -n "$NS_R" addr add "$R6S/64" dev veth1 nodad
 	fi
-	ip -n "$NS_S" addr add "$S4/24" dev eth0
-	ip -n "$NS_S" addr add "$S6/64" dev eth0 nodad
-
-	ip -n "$NS_C" link set eth0 up
-	ip -n "$NS_S" link set eth0 up
-	ip -n "$NS_R" link set veth0 up
-	ip -n "$NS_R" link set veth1 up
-
-	ip -n "$NS_C" route add default via "$R4C"
-	ip -n "$NS_C" route add default via "$R6C"
-	ip -n "$NS_S" route add default via "$R4S"
-	ip -n "$NS_S" route add default via "$R6S"
+	{
+		echo "addr add $R4C/24 dev veth0"
+		echo "addr add $R6C/64 dev veth0 nodad"
+		if [ -n "$NS_H" ]; then
+			echo "addr add $R4H/24 dev veth1"
+			echo "addr add $R6H/64 dev veth1 nodad"
+		else
+			echo "addr add $R4S/24 dev veth1"
+			echo "addr add $R6S/64 dev veth1 nodad"
+		fi
+		echo "link set veth0 up"
+		echo "link set veth1 up"
+		if [ -n "$NS_H" ]; then
+			echo "route add 198.51.100.0/24 via $H4R"
+			echo "route add 2001:db8:2::/64 via $H6R"
+		fi
+	} | ns_ip "$NS_R" || return 1
+	ns_ip "$NS_S" <<-EOF || return 1
+	addr add $S4/24 dev eth0
+	addr add $S6/64 dev eth0 nodad
+	link set eth0 up
+	route add default via $R4S
+	route add default via $R6S
+	EOF
 	_ns_forwarding "$NS_R"
 
 	# Connectivity both ways, both families (neighbours resolve here).
@@ -559,6 +616,25 @@ nft_counter()
 	[[ $out =~ packets\ ([0-9]+)\ bytes\ ([0-9]+) ]] &&
 		echo "${BASH_REMATCH[1]} ${BASH_REMATCH[2]}"
 	return 0
+}
+
+# nft_counters_to ARRAY NS FAMILY TABLE: every named counter of the table,
+# from one "nft list counters", into the associative array ARRAY (declared
+# by the caller with local -A): ARRAY[NAME]="PACKETS BYTES".
+nft_counters_to()
+{
+	local -n _nc_out=$1
+	local line name= re='^[[:space:]]*counter ([^ ]+) [{]' re2='packets ([0-9]+) bytes ([0-9]+)'
+
+	_nc_out=()
+	while IFS= read -r line; do
+		if [[ $line =~ $re ]]; then
+			name=${BASH_REMATCH[1]}
+		elif [ -n "$name" ] && [[ $line =~ $re2 ]]; then
+			_nc_out[$name]="${BASH_REMATCH[1]} ${BASH_REMATCH[2]}"
+			name=
+		fi
+	done < <(ip netns exec "$2" nft list counters table "$3" "$4" 2>/dev/null)
 }
 
 nft_counter_bytes()
@@ -626,8 +702,15 @@ ct_id()
 # (needs net.netfilter.nf_conntrack_acct=1 in NS).
 ct_bytes()
 {
-	ct_get "$@" | head -n 1 | grep -o 'bytes=[0-9]*' | cut -d= -f2 | tr '\n' ' ' |
-		sed 's/ $//'
+	local line out= re='bytes=([0-9]+)(.*)'
+
+	line=$(ct_get "$@")
+	line=${line%%$'\n'*}
+	while [[ $line =~ $re ]]; do
+		out+=" ${BASH_REMATCH[1]}"
+		line=${BASH_REMATCH[2]}
+	done
+	echo "${out# }"
 }
 
 # --------------------------------------------------------------- transfers ---
@@ -705,7 +788,7 @@ tcp_start()
 
 _tcp_listening()
 {
-	ss -N "$1" -Hltn "sport = :$2" 2>/dev/null | grep -q .
+	[ -n "$(ss -N "$1" -Hltn "sport = :$2" 2>/dev/null)" ]
 }
 
 _tcp_sender()
@@ -926,13 +1009,13 @@ udp_transfer()
 	make_file "$KNO_TMP/$id.in" "$size"
 	rm -f "$KNO_TMP/$id.out" "$KNO_TMP/$id.ready"
 	[ "$(_addr_family_opt "$daddr")" = 6 ] && bind=::
-	bg_start rpid timeout 300 ip netns exec "$dstns" python3 "$py" recv "$bind" "$lport" \
+	bg_start rpid timeout 300 ip netns exec "$dstns" python3 -S "$py" recv "$bind" "$lport" \
 		"$KNO_TMP/$id.out" "$KNO_TMP/$id.ready"
 	if ! wait_for 10 test -e "$KNO_TMP/$id.ready"; then
 		echo "udp $id: receiver did not start"
 		return 1
 	fi
-	if ! timeout 300 ip netns exec "$srcns" python3 "$py" send "$daddr" "$cport" \
+	if ! timeout 300 ip netns exec "$srcns" python3 -S "$py" send "$daddr" "$cport" \
 		"$KNO_TMP/$id.in" --sport "$sport" --stats "$KNO_TMP/$id.stats" "$@"; then
 		rc=1
 	fi
@@ -994,9 +1077,14 @@ FT_FAMILY=
 # "invalid"), which keeps conntrack on even under KNO_TEST_BREAK=noflowadd.
 ft_router_ruleset()
 {
-	[ -n "$FT_FAMILY" ] && ip netns exec "$NS_R" nft delete table "$FT_FAMILY" "$FT_TABLE" 2>/dev/null
+	local del=
+
+	# The previous table goes in the same transaction (one nft run).
+	[ -n "$FT_FAMILY" ] &&
+		del="add table $FT_FAMILY $FT_TABLE"$'\n'"delete table $FT_FAMILY $FT_TABLE"
 	FT_FAMILY=$1
 	nft_load "$NS_R" <<EOF
+$del
 table $FT_FAMILY $FT_TABLE {
 	flowtable ft {
 		hook ingress priority 0
@@ -1035,16 +1123,17 @@ ft_routed_reset()
 # the flow (original tuple ports SPORT -> DPORT).
 ft_check_offload()
 {
-	local proto=$1 fam=ipv$2 sport=$3 dport=$4 size=$5 rc=0 pk by
+	local proto=$1 fam=ipv$2 sport=$3 dport=$4 size=$5 rc=0 pk by ct
 
 	read -r pk by <<<"$(ft_routed_counter)"
 	echo "forward chain: ${pk:-?} packets, ${by:-?} bytes for $size bytes transferred"
 	assert_below "forward-chain bytes" "${by:-999999999}" $((size / 4)) || rc=1
 	assert_atleast "forward-chain packets (flow seen before offload)" "${pk:-0}" 1 || rc=1
-	if ct_is_offloaded "$NS_R" "$fam" "$proto" "$sport" "$dport"; then
-		echo "ok: [OFFLOAD] while live: $(ct_get "$NS_R" "$fam" "$proto" "$sport" "$dport")"
+	ct=$(ct_get "$NS_R" "$fam" "$proto" "$sport" "$dport")
+	if [[ $ct == *"[OFFLOAD]"* ]]; then
+		echo "ok: [OFFLOAD] while live: $ct"
 	else
-		echo "FAIL: no [OFFLOAD] on the live flow: $(ct_get "$NS_R" "$fam" "$proto" "$sport" "$dport")"
+		echo "FAIL: no [OFFLOAD] on the live flow: $ct"
 		rc=1
 	fi
 	return $rc
@@ -1054,8 +1143,10 @@ ft_check_offload()
 # counter (e.g. TcpInCsumErrors, UdpInCsumErrors, Udp6InCsumErrors).
 snmp_counter()
 {
-	local v
+	local name v
 
-	v=$(ip netns exec "$1" nstat -asz "$2" 2>/dev/null | awk -v n="$2" '$1 == n { print $2 }')
-	echo "${v:-0}"
+	while read -r name v _; do
+		[ "$name" = "$2" ] && { echo "${v:-0}"; return; }
+	done < <(ip netns exec "$1" nstat -asz "$2" 2>/dev/null)
+	echo 0
 }

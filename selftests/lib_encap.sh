@@ -54,21 +54,21 @@ enc_topo()
 	# one bridge, the hosts would otherwise be told to talk directly
 	# (IPv4 shared_media is on by default) and bypass the router.
 	ip netns exec "$NS_R" sysctl -qw net.ipv4.conf.all.send_redirects=0 \
-		net.ipv4.conf.default.send_redirects=0 >/dev/null || return 1
+		net.ipv4.conf.default.send_redirects=0 \
+		net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 >/dev/null || return 1
 	for ns in "$NS_C" "$NS_S"; do
 		ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.accept_redirects=0 \
 			net.ipv4.conf.default.accept_redirects=0 \
 			net.ipv6.conf.all.accept_redirects=0 \
 			net.ipv6.conf.default.accept_redirects=0 >/dev/null || return 1
 	done
-	ip link add veth0 netns "$NS_R" type veth peer name eth0 netns "$NS_C" || return 1
-	ip link add veth1 netns "$NS_R" type veth peer name eth0 netns "$NS_S" || return 1
-	ip -n "$NS_C" link set eth0 up
-	ip -n "$NS_S" link set eth0 up
-	ip -n "$NS_R" link set veth0 up
-	ip -n "$NS_R" link set veth1 up
-	ip netns exec "$NS_R" sysctl -qw net.ipv4.ip_forward=1 \
-		net.ipv6.conf.all.forwarding=1 >/dev/null
+	ip -b - <<-EOF || return 1
+	link add veth0 netns $NS_R type veth peer name eth0 netns $NS_C
+	link add veth1 netns $NS_R type veth peer name eth0 netns $NS_S
+	EOF
+	ip -n "$NS_C" link set eth0 up || return 1
+	ip -n "$NS_S" link set eth0 up || return 1
+	printf 'link set %s up\n' veth0 veth1 | ns_ip "$NS_R"
 }
 
 # enc_ns_add VAR...: more namespaces that belong to this topology.
@@ -117,26 +117,27 @@ _enc_ns_busy()
 # enc_vlan NS LOWER NAME ID [PROTO]
 enc_vlan()
 {
-	ip -n "$1" link add link "$2" name "$3" type vlan protocol "${5:-802.1Q}" id "$4" ||
-		return 1
-	ip -n "$1" link set "$3" up
+	ns_ip "$1" <<-EOF
+	link add link $2 name $3 type vlan protocol ${5:-802.1Q} id $4
+	link set $3 up
+	EOF
 }
 
 # enc_addrs NS DEV A4 A6
 enc_addrs()
 {
-	ip -n "$1" addr add "$3/24" dev "$2" || return 1
-	ip -n "$1" addr add "$4/64" dev "$2" nodad || return 1
-	ip -n "$1" link set "$2" up
+	ns_ip "$1" <<-EOF
+	addr add $3/24 dev $2
+	addr add $4/64 dev $2 nodad
+	link set $2 up
+	EOF
 }
 
 # enc_routes: default routes of client and server via the router.
 enc_routes()
 {
-	ip -n "$NS_C" route add default via "$R4C" || return 1
-	ip -n "$NS_C" route add default via "$R6C" || return 1
-	ip -n "$NS_S" route add default via "$R4S" || return 1
-	ip -n "$NS_S" route add default via "$R6S" || return 1
+	printf 'route add default via %s\n' "$R4C" "$R6C" | ns_ip "$NS_C" || return 1
+	printf 'route add default via %s\n' "$R4S" "$R6S" | ns_ip "$NS_S"
 }
 
 # enc_ping NS A4 [A6]: both addresses answer within 15 s.
@@ -212,19 +213,37 @@ enc_quiet()
 	ENC_QUIET+=("$1 $2 $3")
 }
 
+# _enc_rx_packets NS DEV: DEV's rx packet count, from one "ip -s -o link"
+# ("... RX: bytes packets errors ... \ VALUES ... TX: ...": the values
+# follow the "\" in the order of the headers)
 _enc_rx_packets()
 {
-	ip netns exec "$1" cat "/sys/class/net/$2/statistics/rx_packets" 2>/dev/null || echo 0
+	local w i=0 n h0 col=-1
+
+	read -r -a w < <(ip -n "$1" -s -o link show dev "$2" 2>/dev/null)
+	n=${#w[@]}
+	while [ $i -lt "$n" ] && [ "${w[i]}" != "RX:" ]; do
+		i=$((i + 1))
+	done
+	h0=$((i + 1))
+	for ((i = h0; i < n; i++)); do
+		[ "${w[i]}" = '\' ] && break
+		[ "${w[i]}" = packets ] && col=$i
+	done
+	if [ "$col" -ge 0 ] && [ $i -lt "$n" ]; then
+		echo "${w[i + 1 + col - h0]:-0}"
+	else
+		echo 0
+	fi
 }
 
 # enc_reset: zero the router and endpoint counters, snapshot quiet devices.
 enc_reset()
 {
-	local c q ns dev dir
+	local q ns dev dir
 
-	for c in routed orig reply; do
-		nft_counter_reset "$NS_R" inet "$ENC_TABLE" "$c"
-	done
+	# routed, orig, reply (and invalid) at once
+	ip netns exec "$NS_R" nft reset counters table inet "$ENC_TABLE" >/dev/null
 	nft_counter_reset "$NS_C" inet kno_ep rx
 	nft_counter_reset "$NS_S" inet kno_ep rx
 	ENC_SNAP=()
@@ -252,9 +271,12 @@ enc_check()
 	local proto=$1 fam=ipv$2 sport=$3 dport=$4 size=$5 re=${6:-} rc=0
 	local by po pr srx crx i q ns dev dir now lim line
 
-	by=$(nft_counter_bytes "$NS_R" inet "$ENC_TABLE" routed)
-	po=$(nft_counter_packets "$NS_R" inet "$ENC_TABLE" orig)
-	pr=$(nft_counter_packets "$NS_R" inet "$ENC_TABLE" reply)
+	local -A cnt
+
+	nft_counters_to cnt "$NS_R" inet "$ENC_TABLE"
+	by=${cnt[routed]#* }
+	po=${cnt[orig]% *}
+	pr=${cnt[reply]% *}
 	srx=$(nft_counter_packets "$NS_S" inet kno_ep rx)
 	crx=$(nft_counter_packets "$NS_C" inet kno_ep rx)
 	echo "forward chain: ${by:-?} bytes for $size transferred;" \
@@ -276,10 +298,11 @@ enc_check()
 			rc=1
 		i=$((i + 1))
 	done
-	if ct_is_offloaded "$NS_R" "$fam" "$proto" "$sport" "$dport"; then
-		echo "ok: [OFFLOAD] while live: $(ct_get "$NS_R" "$fam" "$proto" "$sport" "$dport")"
+	line=$(ct_get "$NS_R" "$fam" "$proto" "$sport" "$dport")
+	if [[ $line == *"[OFFLOAD]"* ]]; then
+		echo "ok: [OFFLOAD] while live: $line"
 	else
-		echo "FAIL: no [OFFLOAD] on the live flow: $(ct_get "$NS_R" "$fam" "$proto" "$sport" "$dport")"
+		echo "FAIL: no [OFFLOAD] on the live flow: $line"
 		rc=1
 	fi
 	if impl_is ours; then

@@ -156,9 +156,15 @@ sim_ports_sum()
 	echo "$sum"
 }
 
+# sim_summary_get KEY: a field of the "summary" file
 sim_summary_get()
 {
-	sed -n "s/.*\<$1=\([^ ]*\).*/\1/p" "$SIM_DBG/summary"
+	local line
+
+	while IFS= read -r line; do
+		_sim_field "$line" "$1" && return 0
+	done <"$SIM_DBG/summary"
+	return 0
 }
 
 sim_rules()
@@ -183,7 +189,12 @@ sim_flow_nrules()
 # sim_rules_on DEV: number of rules installed on port DEV.
 sim_rules_on()
 {
-	grep -c "^port=$1 " "$SIM_DBG/rules"
+	local line n=0
+
+	while IFS= read -r line; do
+		[[ $line == "port=$1 "* ]] && n=$((n + 1))
+	done <"$SIM_DBG/rules"
+	echo "$n"
 }
 
 # sim_rule_get DEV PORT KEY: KEY of the rule on DEV (the ingress port)
@@ -214,24 +225,18 @@ sim_in_ns()
 	nsenter --net="/run/netns/$ns" "$@"
 }
 
-# sim_pair NS NAME_A NAME_B: create a pair inside NS (both ends there).
+# sim_pair NS NAME_A NAME_B [NAME_A NAME_B]...: create pairs inside NS (both
+# ends there), one write to new_pair each, from one shell.
 sim_pair()
 {
-	sim_in_ns "$1" sh -c "echo '$2 $3' > $SIM_DBG/new_pair"
-}
+	local ns=$1 cmd=
 
-# _sim_l3dev NS DEV VID: DEV itself, or DEV.VID created on top of it.
-_sim_l3dev()
-{
-	local ns=$1 dev=$2 vid=$3
-
-	if [ "$vid" = 0 ]; then
-		echo "$dev"
-		return 0
-	fi
-	ip -n "$ns" link add link "$dev" name "$dev.$vid" type vlan id "$vid" || return 1
-	ip -n "$ns" link set "$dev.$vid" up
-	echo "$dev.$vid"
+	shift
+	while [ $# -ge 2 ]; do
+		cmd+="echo '$1 $2' > $SIM_DBG/new_pair && "
+		shift 2
+	done
+	sim_in_ns "$ns" sh -c "${cmd}:"
 }
 
 # sim_topo [VID_C [VID_S]]
@@ -241,41 +246,63 @@ _sim_l3dev()
 # (the router's L3 devices) too.
 sim_topo()
 {
-	local vc=${1:-0} vs=${2:-0} dc ds
+	local vc=${1:-0} vs=${2:-0} dc=c0 ds=s0 vlan_c= vlan_s=
 
 	setup_ns NS_C NS_R NS_S || return 1
-	sim_pair "$NS_R" r0 c0 || return 1
-	sim_pair "$NS_R" r1 s0 || return 1
-	ip -n "$NS_R" link set c0 netns "$NS_C" || return 1
-	ip -n "$NS_R" link set s0 netns "$NS_S" || return 1
-	ip -n "$NS_C" link set c0 up
-	ip -n "$NS_S" link set s0 up
-	ip -n "$NS_R" link set r0 up
-	ip -n "$NS_R" link set r1 up
-
-	dc=$(_sim_l3dev "$NS_C" c0 "$vc") || return 1
-	L3_C=$(_sim_l3dev "$NS_R" r0 "$vc") || return 1
-	L3_S=$(_sim_l3dev "$NS_R" r1 "$vs") || return 1
-	ds=$(_sim_l3dev "$NS_S" s0 "$vs") || return 1
-
-	ip -n "$NS_C" addr add "$C4/24" dev "$dc"
-	ip -n "$NS_C" addr add "$C6/64" dev "$dc" nodad
-	ip -n "$NS_R" addr add "$R4C/24" dev "$L3_C"
-	ip -n "$NS_R" addr add "$R6C/64" dev "$L3_C" nodad
-	ip -n "$NS_R" addr add "$R4S/24" dev "$L3_S"
-	ip -n "$NS_R" addr add "$R6S/64" dev "$L3_S" nodad
-	ip -n "$NS_S" addr add "$S4/24" dev "$ds"
-	ip -n "$NS_S" addr add "$S6/64" dev "$ds" nodad
-	ip -n "$NS_C" route add default via "$R4C"
-	ip -n "$NS_C" route add default via "$R6C"
-	ip -n "$NS_S" route add default via "$R4S"
-	ip -n "$NS_S" route add default via "$R6S"
-	_ns_forwarding "$NS_R"
-	# Flows sit idle between the set-up and the bulk phase of a test, for
-	# longer than the default 30 s when the machine is busy; an idle flow
-	# would (correctly) expire and come back as a new one.
-	ip netns exec "$NS_R" sysctl -qw net.netfilter.nf_flowtable_tcp_timeout=300 \
-		net.netfilter.nf_flowtable_udp_timeout=300 2>/dev/null
+	sim_pair "$NS_R" r0 c0 r1 s0 || return 1
+	L3_C=r0
+	L3_S=r1
+	if [ "$vc" != 0 ]; then
+		dc=c0.$vc
+		L3_C=r0.$vc
+		vlan_c="type vlan id $vc"
+	fi
+	if [ "$vs" != 0 ]; then
+		ds=s0.$vs
+		L3_S=r1.$vs
+		vlan_s="type vlan id $vs"
+	fi
+	# One ip process per namespace.
+	{
+		echo "link set c0 netns $NS_C"
+		echo "link set s0 netns $NS_S"
+		echo "link set r0 up"
+		echo "link set r1 up"
+		[ -z "$vlan_c" ] || echo "link add link r0 name $L3_C $vlan_c"
+		[ -z "$vlan_s" ] || echo "link add link r1 name $L3_S $vlan_s"
+		echo "link set $L3_C up"
+		echo "link set $L3_S up"
+		echo "addr add $R4C/24 dev $L3_C"
+		echo "addr add $R6C/64 dev $L3_C nodad"
+		echo "addr add $R4S/24 dev $L3_S"
+		echo "addr add $R6S/64 dev $L3_S nodad"
+	} | ns_ip "$NS_R" || return 1
+	{
+		echo "link set c0 up"
+		[ -z "$vlan_c" ] || echo "link add link c0 name $dc $vlan_c"
+		echo "link set $dc up"
+		echo "addr add $C4/24 dev $dc"
+		echo "addr add $C6/64 dev $dc nodad"
+		echo "route add default via $R4C"
+		echo "route add default via $R6C"
+	} | ns_ip "$NS_C" || return 1
+	{
+		echo "link set s0 up"
+		[ -z "$vlan_s" ] || echo "link add link s0 name $ds $vlan_s"
+		echo "link set $ds up"
+		echo "addr add $S4/24 dev $ds"
+		echo "addr add $S6/64 dev $ds nodad"
+		echo "route add default via $R4S"
+		echo "route add default via $R6S"
+	} | ns_ip "$NS_S" || return 1
+	# Forwarding on. Flows sit idle between the set-up and the bulk phase
+	# of a test, for longer than the default 30 s when the machine is busy;
+	# an idle flow would (correctly) expire and come back as a new one, so
+	# the flowtable timeouts are 300 s (these two keys exist once
+	# nf_conntrack is loaded; sysctl sets the others regardless).
+	ip netns exec "$NS_R" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
+		net.netfilter.nf_flowtable_tcp_timeout=300 \
+		net.netfilter.nf_flowtable_udp_timeout=300 >/dev/null 2>&1
 
 	wait_for 10 ip netns exec "$NS_C" ping -q -c 1 -W 1 "$S4" >/dev/null ||
 		{ echo "sim_topo: client cannot ping $S4"; return 1; }
@@ -441,13 +468,13 @@ sim_udp_transfer()
 	make_file "$KNO_TMP/$id.in" "$size"
 	rm -f "$KNO_TMP/$id.out" "$KNO_TMP/$id.ready"
 	[ "$(_addr_family_opt "$daddr")" = 6 ] && bind=::
-	bg_start rpid timeout 300 ip netns exec "$dstns" python3 "$py" recv "$bind" "$lport" \
+	bg_start rpid timeout 300 ip netns exec "$dstns" python3 -S "$py" recv "$bind" "$lport" \
 		"$KNO_TMP/$id.out" "$KNO_TMP/$id.ready"
 	if ! wait_for 10 test -e "$KNO_TMP/$id.ready"; then
 		echo "udp $id: receiver did not start"
 		return 1
 	fi
-	if ! timeout 300 ip netns exec "$srcns" python3 "$py" send "$daddr" "$dport" \
+	if ! timeout 300 ip netns exec "$srcns" python3 -S "$py" send "$daddr" "$dport" \
 		"$KNO_TMP/$id.in" --sport "$sport" --stats "$KNO_TMP/$id.stats" "$@"; then
 		rc=1
 	fi
@@ -576,10 +603,10 @@ sim_ping_start()
 	py=$(_sim_ping_tool)
 	[ "$(_addr_family_opt "$daddr")" = 6 ] && bind=::
 	rm -f "$KNO_TMP/$id.ready" "$KNO_TMP/$id.stop"
-	bg_start pid timeout $((dur + 60)) ip netns exec "$dstns" python3 "$py" echo "$bind" \
+	bg_start pid timeout $((dur + 60)) ip netns exec "$dstns" python3 -S "$py" echo "$bind" \
 		"$dport" $((dur + 30)) "$KNO_TMP/$id.ready"
 	wait_for 20 test -e "$KNO_TMP/$id.ready" || { echo "ping $id: no echo server"; return 1; }
-	bg_start pid timeout $((dur + 60)) ip netns exec "$srcns" python3 "$py" ping "$daddr" \
+	bg_start pid timeout $((dur + 60)) ip netns exec "$srcns" python3 -S "$py" ping "$daddr" \
 		"$dport" "$sport" "$dur" "$ival" "$KNO_TMP/$id.stop" >"$KNO_TMP/$id.ping" 2>&1
 	echo "$pid" >"$KNO_TMP/$id.ppid"
 }
@@ -609,7 +636,7 @@ sim_sink_start()
 
 	py=$(_sim_ping_tool)
 	rm -f "$KNO_TMP/$id.ready" "$KNO_TMP/$id.count"
-	bg_start pid timeout $((dur + 30)) ip netns exec "$ns" python3 "$py" sink "$addr" \
+	bg_start pid timeout $((dur + 30)) ip netns exec "$ns" python3 -S "$py" sink "$addr" \
 		"$port" "$dur" "$KNO_TMP/$id.ready" "$KNO_TMP/$id.count"
 	echo "$pid" >"$KNO_TMP/$id.kpid"
 	wait_for 20 test -e "$KNO_TMP/$id.ready" || { echo "sink $id did not start"; return 1; }
@@ -638,7 +665,7 @@ sim_burst()
 	local py
 
 	py=$(_sim_ping_tool)
-	ip netns exec "$1" python3 "$py" burst "$2" "$3" "${5:-$(random_port)}" "$4" 0.005
+	ip netns exec "$1" python3 -S "$py" burst "$2" "$3" "${5:-$(random_port)}" "$4" 0.005
 }
 
 sim_ping_running()

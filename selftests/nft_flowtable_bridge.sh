@@ -63,28 +63,30 @@ setup_br()
 	local l3=br0 mode=$1
 
 	enc_topo || return 1
-	if [ "$mode" = plain ]; then
-		ip -n "$NS_R" link add br0 type bridge || return 1
-	else
-		ip -n "$NS_R" link add br0 type bridge vlan_filtering 1 || return 1
-	fi
-	ip -n "$NS_R" link set veth0 master br0 || return 1
-	ip -n "$NS_R" link set br0 up || return 1
+	ns_ip "$NS_R" <<-EOF || return 1
+	link add br0 type bridge$([ "$mode" = plain ] || echo " vlan_filtering 1")
+	link set veth0 master br0
+	link set br0 up
+	EOF
 	case "$mode" in
 	plain)
 		enc_addrs "$NS_C" eth0 "$C4" "$C6" || return 1
 		;;
 	pvid)
-		ip netns exec "$NS_R" bridge vlan add dev veth0 vid 10 pvid untagged || return 1
-		ip netns exec "$NS_R" bridge vlan del dev veth0 vid 1 || return 1
-		ip netns exec "$NS_R" bridge vlan add dev br0 vid 10 pvid untagged self || return 1
-		ip netns exec "$NS_R" bridge vlan del dev br0 vid 1 self || return 1
+		bridge -n "$NS_R" -b - <<-EOF || return 1
+		vlan add dev veth0 vid 10 pvid untagged
+		vlan del dev veth0 vid 1
+		vlan add dev br0 vid 10 pvid untagged self
+		vlan del dev br0 vid 1 self
+		EOF
 		enc_addrs "$NS_C" eth0 "$C4" "$C6" || return 1
 		;;
 	tagged)
-		ip netns exec "$NS_R" bridge vlan add dev veth0 vid 10 || return 1
-		ip netns exec "$NS_R" bridge vlan del dev veth0 vid 1 || return 1
-		ip netns exec "$NS_R" bridge vlan add dev br0 vid 10 self || return 1
+		bridge -n "$NS_R" -b - <<-EOF || return 1
+		vlan add dev veth0 vid 10
+		vlan del dev veth0 vid 1
+		vlan add dev br0 vid 10 self
+		EOF
 		enc_vlan "$NS_R" br0 br0.10 10 || return 1
 		l3=br0.10
 		enc_vlan "$NS_C" eth0 eth0.10 10 || return 1
@@ -105,8 +107,8 @@ setup_br()
 		proc_re_bridge - veth0
 	fi
 	enc_ping "$NS_C" "$S4" "$S6" || return 1
-	ip netns exec "$NS_R" bridge vlan show
-	ip netns exec "$NS_R" bridge fdb show br br0 | grep -v permanent
+	bridge -n "$NS_R" vlan show
+	bridge -n "$NS_R" fdb show br br0 | grep -v permanent
 }
 
 # setup_iso on|off: two LAN subnets on br0, client on veth0, client2
@@ -114,12 +116,16 @@ setup_br()
 setup_iso()
 {
 	enc_topo || return 1
-	ip -n "$NS_R" link add br0 type bridge || return 1
-	ip -n "$NS_R" link set veth0 master br0 || return 1
-	ip -n "$NS_R" link set veth1 master br0 || return 1
-	ip -n "$NS_R" link set br0 up || return 1
-	ip netns exec "$NS_R" bridge link set dev veth0 isolated "$1" || return 1
-	ip netns exec "$NS_R" bridge link set dev veth1 isolated "$1" || return 1
+	ns_ip "$NS_R" <<-EOF || return 1
+	link add br0 type bridge
+	link set veth0 master br0
+	link set veth1 master br0
+	link set br0 up
+	EOF
+	bridge -n "$NS_R" -b - <<-EOF || return 1
+	link set dev veth0 isolated $1
+	link set dev veth1 isolated $1
+	EOF
 	enc_addrs "$NS_R" br0 "$R4C" "$R6C" || return 1
 	enc_addrs "$NS_R" br0 "$R4B" "$R6B" || return 1
 	enc_addrs "$NS_C" eth0 "$C4" "$C6" || return 1
@@ -129,7 +135,7 @@ setup_iso()
 	enc_endpoints || return 1
 	proc_re_iso
 	enc_ping "$NS_C" "$S4" "$S6" || return 1
-	ip netns exec "$NS_R" bridge -d link show | grep -E 'isolated|^[0-9]+:'
+	bridge -n "$NS_R" -d link show | grep -E 'isolated|^[0-9]+:'
 }
 
 # Both directions transmitted directly on the other port.

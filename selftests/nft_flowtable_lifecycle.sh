@@ -46,7 +46,10 @@ ktap_begin 6
 # modref M: reference count of module M (-1 if not loaded)
 modref()
 {
-	cat "/sys/module/$1/refcnt" 2>/dev/null || echo -1
+	local r
+
+	{ r=$(<"/sys/module/$1/refcnt"); } 2>/dev/null
+	echo "${r:--1}"
 }
 
 # modrefs: "nf_flow_table=N nf_flow_table_inet=N nft_flow_offload=N"
@@ -70,8 +73,12 @@ refs_are()
 # per-CPU slabs, so the count is exact); empty if there is no such cache
 slab_active()
 {
+	local name act
+
 	echo 1 >"/sys/kernel/slab/$1/shrink" 2>/dev/null
-	awk -v n="$1" '$1 == n { print $2 }' /proc/slabinfo
+	while read -r name act _; do
+		[ "$name" = "$1" ] && { echo "$act"; return; }
+	done </proc/slabinfo
 }
 
 ct_slab_at_most()
@@ -100,7 +107,15 @@ ft_proc()
 # has no flowtable
 proc_flows()
 {
-	ft_proc "$1" | awk '/^flowtable / { n += $NF; t++ } END { if (t) print n; else print "none" }'
+	local line w n=0 t=0
+
+	while IFS= read -r line; do
+		[[ $line == "flowtable "* ]] || continue
+		read -r -a w <<<"$line"
+		n=$((n + w[${#w[@]} - 1]))
+		t=$((t + 1))
+	done < <(ft_proc "$1")
+	if [ "$t" = 0 ]; then echo none; else echo "$n"; fi
 }
 
 proc_flows_is()
@@ -110,7 +125,12 @@ proc_flows_is()
 
 ct_offloaded_count()
 {
-	ip netns exec "$NS_R" conntrack -L 2>/dev/null | grep -cE '\[(HW_)?OFFLOAD\]'
+	local line n=0
+
+	while IFS= read -r line; do
+		[[ $line == *"OFFLOAD]"* ]] && n=$((n + 1))
+	done < <(ip netns exec "$NS_R" conntrack -L 2>/dev/null)
+	echo "$n"
 }
 
 no_offloaded_entries()
@@ -228,14 +248,18 @@ fresh_transfer()
 server_link()
 {
 	ip link add veth1 netns "$NS_R" type veth peer name eth0 netns "$NS_S" || return 1
-	ip -n "$NS_R" addr add "$R4S/24" dev veth1
-	ip -n "$NS_R" addr add "$R6S/64" dev veth1 nodad
-	ip -n "$NS_S" addr add "$S4/24" dev eth0
-	ip -n "$NS_S" addr add "$S6/64" dev eth0 nodad
-	ip -n "$NS_R" link set veth1 up
-	ip -n "$NS_S" link set eth0 up
-	ip -n "$NS_S" route add default via "$R4S"
-	ip -n "$NS_S" route add default via "$R6S"
+	ns_ip "$NS_R" <<-EOF || return 1
+	addr add $R4S/24 dev veth1
+	addr add $R6S/64 dev veth1 nodad
+	link set veth1 up
+	EOF
+	ns_ip "$NS_S" <<-EOF || return 1
+	addr add $S4/24 dev eth0
+	addr add $S6/64 dev eth0 nodad
+	link set eth0 up
+	route add default via $R4S
+	route add default via $R6S
+	EOF
 	wait_for 10 ip netns exec "$NS_C" ping -q -c 1 -W 1 "$S4" >/dev/null
 }
 
@@ -313,9 +337,11 @@ t_dev_gone()
 		server_link || { fail "cannot re-create the server link"; return; }
 	else
 		ip -n "$NS_X" link set veth1 netns "$NS_R" || return 1
-		ip -n "$NS_R" addr add "$R4S/24" dev veth1
-		ip -n "$NS_R" addr add "$R6S/64" dev veth1 nodad
-		ip -n "$NS_R" link set veth1 up
+		ns_ip "$NS_R" <<-EOF || return 1
+		addr add $R4S/24 dev veth1
+		addr add $R6S/64 dev veth1 nodad
+		link set veth1 up
+		EOF
 		wait_for 10 ip netns exec "$NS_C" ping -q -c 1 -W 1 "$S4" >/dev/null ||
 			{ fail "no connectivity after moving veth1 back"; return; }
 		ip netns del "$NS_X"

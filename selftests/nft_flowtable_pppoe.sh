@@ -214,7 +214,7 @@ inject()
 
 	c0=$(nft_counter_packets "$NS_C" inet kno_mark rx)
 	f0=$(nft_counter_packets "$NS_R" inet kno_mark fwdmark)
-	ip netns exec "$NS_S" python3 "$(_inject_tool)" eth0 \
+	ip netns exec "$NS_S" python3 -S "$(_inject_tool)" eth0 \
 		"$(mac_of "$NS_R" veth1)" "$(mac_of "$NS_S" eth0)" "$SID" \
 		"$S4" "$MASQ4" "$MAL_DPORT" "$MAL_MASQPORT" "$MARK_ID" "$case" "$MAL_COUNT" ||
 		{ echo "injector failed"; return 1; }

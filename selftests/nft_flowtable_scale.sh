@@ -91,7 +91,7 @@ EOF
 # send_pass PASS: one datagram per flow
 send_pass()
 {
-	timeout 600 ip netns exec "$NS_C" python3 "$(_sender)" "$S4" "$DPORT" "$BASEPORT" "$N" "$1"
+	timeout 600 ip netns exec "$NS_C" python3 -S "$(_sender)" "$S4" "$DPORT" "$BASEPORT" "$N" "$1"
 }
 
 # counts: "CT_OFFLOAD CT_TOTAL PROC_FLOWS" for the test's flows on the router

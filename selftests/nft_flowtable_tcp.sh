@@ -445,7 +445,7 @@ sock_bg()
 
 	shift 2
 	py=$(_sock_tool)
-	bg_start "$var" timeout 300 ip netns exec "$ns" python3 "$py" "$@"
+	bg_start "$var" timeout 300 ip netns exec "$ns" python3 -S "$py" "$@"
 }
 
 # ------------------------------------------------------------- helpers ---
@@ -464,7 +464,7 @@ proc_flow()
 
 proc_flow_absent()
 {
-	! proc_flow "$@" | grep -q .
+	[ -z "$(proc_flow "$@")" ]
 }
 
 ct4()
@@ -585,11 +585,11 @@ tcp_pair()
 	sargs=("$@")
 	py=$(_sock_tool)
 	rm -f "$KNO_TMP/$id.ready"
-	bg_start pid timeout 300 ip netns exec "$NS_S" python3 "$py" server \
+	bg_start pid timeout 300 ip netns exec "$NS_S" python3 -S "$py" server \
 		--addr 0.0.0.0 --port "$dport" --ready "$KNO_TMP/$id.ready" "${sargs[@]}"
 	echo "$pid" >"$KNO_TMP/$id.spid"
 	wait_for 20 test -e "$KNO_TMP/$id.ready" || { echo "server $id did not start"; return 1; }
-	bg_start pid timeout 300 ip netns exec "$NS_C" python3 "$py" client \
+	bg_start pid timeout 300 ip netns exec "$NS_C" python3 -S "$py" client \
 		--addr "$S4" --port "$dport" --sport "$sport" "${cargs[@]}"
 	echo "$pid" >"$KNO_TMP/$id.cpid"
 	return 0

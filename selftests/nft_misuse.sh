@@ -73,8 +73,12 @@ refcounts()
 # number of ingress hooks on a router device (needs HOOKS_OK)
 hook_count()
 {
-	rnft list hooks netdev device "$1" 2>/dev/null |
-		grep -cE '^[[:space:]]*[-+]?[0-9]+ '
+	local line n=0 re='^[[:space:]]*[-+]?[0-9]+ '
+
+	while IFS= read -r line; do
+		[[ $line =~ $re ]] && n=$((n + 1))
+	done < <(rnft list hooks netdev device "$1" 2>/dev/null)
+	echo "$n"
 }
 
 # state: our modules' refcounts, the router's ruleset and the ingress hooks
@@ -119,7 +123,7 @@ reject()
 		echo "FAIL: nft accepted it"
 		return 1
 	fi
-	if ! grep -qF -- "$want" <<<"$OUT"; then
+	if [[ $OUT != *"$want"* ]]; then
 		echo "FAIL: expected \"$want\""
 		return 1
 	fi
@@ -141,16 +145,24 @@ accept()
 # ft_devices FAMILY TABLE FT: the device list of a flowtable, sorted.
 ft_devs()
 {
-	rnft list flowtable "$1" "$2" "$3" 2>/dev/null |
-		sed -n 's/.*devices = { \(.*\) }.*/\1/p' | tr -d ' ' | tr ',' '\n' | sort |
-		tr '\n' ' ' | sed 's/ $//'
+	local out re='devices = [{] ([^}]*) [}]' d
+
+	out=$(rnft list flowtable "$1" "$2" "$3" 2>/dev/null)
+	[[ $out =~ $re ]] || return 0
+	out=${BASH_REMATCH[1]// /}
+	IFS=, read -r -a d <<<"$out"
+	[ "${#d[@]}" -lt 2 ] || mapfile -t d < <(printf '%s\n' "${d[@]}" | sort)
+	echo "${d[*]}"
 }
 
 # ft_prio FAMILY TABLE FT: the numeric priority (from the JSON listing).
 ft_prio()
 {
-	rnft -j list flowtable "$1" "$2" "$3" 2>/dev/null |
-		grep -o '"prio": *-\{0,1\}[0-9]*' | grep -o -- '-\{0,1\}[0-9]*$'
+	local out re='"prio": *(-?[0-9]+)'
+
+	out=$(rnft -j list flowtable "$1" "$2" "$3" 2>/dev/null)
+	[[ $out =~ $re ]] && echo "${BASH_REMATCH[1]}"
+	return 0
 }
 
 BASE_RULESET='table inet t {
@@ -571,15 +583,15 @@ PORT=6100
 # RULE is (flow add would do that too, but the test must not depend on it).
 matrix_row()
 {
-	local feat=$1 class=$2 expect=$3 v=$4 rule=$5 daddr id pk by live got src= rc=0
+	local feat=$1 class=$2 expect=$3 v=$4 rule=$5 daddr id pk by live got src= rc=0 ct
 
 	PORT=$((PORT + 1))
 	id=m$PORT
 	daddr=$S4
 	[ "$v" = 6 ] && daddr=$S6
 	[ "$v" = vlan ] && daddr=$S4 && v=4 && src=$VLAN_C4
-	rnft flush ruleset
 	if ! nft_load "$NS_R" <<EOF
+flush ruleset
 table inet m {
 	flowtable ft {
 		hook ingress priority 0
@@ -602,13 +614,14 @@ EOF
 	fi
 	tcp_start "$id" "$NS_C" "$NS_S" "$daddr" "$PORT" "$SIZE" || rc=1
 	[ "$rc" = 0 ] && { tcp_wait_received "$id" || rc=1; }
-	if ct_is_offloaded "$NS_R" "ipv$v" tcp "$XFER_SPORT" "$PORT"; then
+	ct=$(ct_get "$NS_R" "ipv$v" tcp "$XFER_SPORT" "$PORT")
+	if [[ $ct == *"[OFFLOAD]"* ]]; then
 		live=yes
 	else
 		live=no
 	fi
-	echo "conntrack (live): $(ct_get "$NS_R" "ipv$v" tcp "$XFER_SPORT" "$PORT")"
-	if [ -n "$src" ] && ! ct_get "$NS_R" "ipv$v" tcp "$XFER_SPORT" "$PORT" | grep -qF "src=$src "; then
+	echo "conntrack (live): $ct"
+	if [ -n "$src" ] && [[ "$ct " != *" src=$src "* ]]; then
 		echo "FAIL: the flow does not come from $src"
 		rc=2
 	fi
@@ -635,20 +648,23 @@ VLAN_R4=10.199.10.1	# router on veth0.10
 
 vlan_up()
 {
-	ip -n "$NS_C" link add link eth0 name eth0.10 type vlan id 10 &&
-	ip -n "$NS_R" link add link "$RDEV_C" name "$RDEV_C.10" type vlan id 10 &&
-	ip -n "$NS_C" addr add "$VLAN_C4/24" dev eth0.10 &&
-	ip -n "$NS_R" addr add "$VLAN_R4/24" dev "$RDEV_C.10" &&
-	ip -n "$NS_C" link set eth0.10 up &&
-	ip -n "$NS_R" link set "$RDEV_C.10" up &&
-	ip -n "$NS_C" route add "$S4/32" via "$VLAN_R4" dev eth0.10 &&
+	ns_ip "$NS_R" <<-EOF &&
+	link add link $RDEV_C name $RDEV_C.10 type vlan id 10
+	addr add $VLAN_R4/24 dev $RDEV_C.10
+	link set $RDEV_C.10 up
+	EOF
+	ns_ip "$NS_C" <<-EOF &&
+	link add link eth0 name eth0.10 type vlan id 10
+	addr add $VLAN_C4/24 dev eth0.10
+	link set eth0.10 up
+	route add $S4/32 via $VLAN_R4 dev eth0.10
+	EOF
 	wait_for 10 ip netns exec "$NS_C" ping -q -c 1 -W 1 -I "$VLAN_C4" "$S4" >/dev/null
 }
 
 vlan_down()
 {
-	ip -n "$NS_C" route del "$S4/32" 2>/dev/null
-	ip -n "$NS_C" link del eth0.10 2>/dev/null
+	printf '%s\n' "route del $S4/32" "link del eth0.10" | ip -n "$NS_C" -force -b - >/dev/null 2>&1
 	ip -n "$NS_R" link del "$RDEV_C.10" 2>/dev/null
 }
 
@@ -681,14 +697,18 @@ print_matrix()
 client_link_up()
 {
 	ip link add veth0 netns "$NS_R" type veth peer name eth0 netns "$NS_C" || return 1
-	ip -n "$NS_C" addr add "$C4/24" dev eth0
-	ip -n "$NS_C" addr add "$C6/64" dev eth0 nodad
-	ip -n "$NS_R" addr add "$R4C/24" dev veth0
-	ip -n "$NS_R" addr add "$R6C/64" dev veth0 nodad
-	ip -n "$NS_C" link set eth0 up
-	ip -n "$NS_R" link set veth0 up
-	ip -n "$NS_C" route add default via "$R4C"
-	ip -n "$NS_C" route add default via "$R6C"
+	ns_ip "$NS_C" <<-EOF || return 1
+	addr add $C4/24 dev eth0
+	addr add $C6/64 dev eth0 nodad
+	link set eth0 up
+	route add default via $R4C
+	route add default via $R6C
+	EOF
+	ns_ip "$NS_R" <<-EOF || return 1
+	addr add $R4C/24 dev veth0
+	addr add $R6C/64 dev veth0 nodad
+	link set veth0 up
+	EOF
 	ip netns exec "$NS_R" sysctl -qw net.ipv4.conf.all.forwarding=1 >/dev/null
 	wait_for 10 ip netns exec "$NS_C" ping -q -c 1 -W 1 "$S4" >/dev/null
 }

@@ -104,6 +104,22 @@ result()	# result ok|fail|skip DESC [REASON]
 	esac
 }
 
+# cpu_forks: busy CPU time (jiffies at USER_HZ 100, all CPUs) and the
+# number of forks since boot, from /proc/stat
+cpu_forks()
+{
+	local key u n s irq sirq steal busy=0 forks=0
+
+	# cpu user nice system idle iowait irq softirq steal ...
+	while read -r key u n s _ _ irq sirq steal _; do
+		case "$key" in
+		cpu) busy=$((u + n + s + irq + sirq + steal)) ;;
+		processes) forks=$u ;;
+		esac
+	done </proc/stat
+	echo "$busy $forks"
+}
+
 script_timeout()
 {
 	local t
@@ -124,6 +140,7 @@ for s in "${scripts[@]}"; do
 	t=$(script_timeout "$dir/$s")
 	emit "# $s ... (timeout ${t}s)"
 	start=$(date +%s)
+	read -r cpu0 forks0 < <(cpu_forks)
 	planned=-1
 	seen=0
 	sfail=0
@@ -170,6 +187,7 @@ for s in "${scripts[@]}"; do
 		esac
 	done < <(cd "$dir" && timeout -k 10 "$t" bash "./$s" 2>&1 </dev/null; echo "__KNO_RC=$?")
 	took=$(($(date +%s) - start))
+	read -r cpu1 forks1 < <(cpu_forks)
 	case "$rc" in
 	124|137)
 		result fail "$name: timed out after ${t}s"
@@ -184,7 +202,7 @@ for s in "${scripts[@]}"; do
 		fi
 		;;
 	esac
-	emit "# $s: exit code $rc, ${took}s"
+	emit "# $s: exit code $rc, ${took}s, cpu busy $(((cpu1 - cpu0) / 100))s, $((forks1 - forks0)) forks"
 done
 
 emit "1..$n"
