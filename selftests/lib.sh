@@ -328,6 +328,20 @@ ns_ip()
 	ip -n "$1" -b -
 }
 
+# ns_host NS DEV A4 A6 GW4 GW6: an end host's interface DEV in NS:
+# addresses A4/24 and A6/64 (nodad), up, default routes via GW4 and GW6;
+# one ip -batch.
+ns_host()
+{
+	ns_ip "$1" <<-EOF
+	addr add $3/24 dev $2
+	addr add $4/64 dev $2 nodad
+	link set $2 up
+	route add default via $5
+	route add default via $6
+	EOF
+}
+
 # ------------------------------------------------------------- polling ---
 
 # now_ms_to VAR: the wall clock in milliseconds into VAR, without forking.
@@ -529,13 +543,7 @@ topo_router()
 			echo "link add veth1 netns $NS_R type veth peer name eth0 netns $NS_S"
 		fi
 	} | ip -b - || return 1
-	ns_ip "$NS_C" <<-EOF || return 1
-	addr add $C4/24 dev eth0
-	addr add $C6/64 dev eth0 nodad
-	link set eth0 up
-	route add default via $R4C
-	route add default via $R6C
-	EOF
+	ns_host "$NS_C" eth0 "$C4" "$C6" "$R4C" "$R6C" || return 1
 	if [ -n "$NS_H" ]; then
 		ns_ip "$NS_H" <<-EOF || return 1
 		addr add $H4R/24 dev veth0
@@ -566,13 +574,7 @@ topo_router()
 			echo "route add 2001:db8:2::/64 via $H6R"
 		fi
 	} | ns_ip "$NS_R" || return 1
-	ns_ip "$NS_S" <<-EOF || return 1
-	addr add $S4/24 dev eth0
-	addr add $S6/64 dev eth0 nodad
-	link set eth0 up
-	route add default via $R4S
-	route add default via $R6S
-	EOF
+	ns_host "$NS_S" eth0 "$S4" "$S6" "$R4S" "$R6S" || return 1
 	_ns_forwarding "$NS_R"
 
 	# Connectivity both ways, both families (neighbours resolve here).

@@ -277,24 +277,17 @@ sim_topo()
 		echo "addr add $R4S/24 dev $L3_S"
 		echo "addr add $R6S/64 dev $L3_S nodad"
 	} | ns_ip "$NS_R" || return 1
-	{
-		echo "link set c0 up"
-		[ -z "$vlan_c" ] || echo "link add link c0 name $dc $vlan_c"
-		echo "link set $dc up"
-		echo "addr add $C4/24 dev $dc"
-		echo "addr add $C6/64 dev $dc nodad"
-		echo "route add default via $R4C"
-		echo "route add default via $R6C"
-	} | ns_ip "$NS_C" || return 1
-	{
-		echo "link set s0 up"
-		[ -z "$vlan_s" ] || echo "link add link s0 name $ds $vlan_s"
-		echo "link set $ds up"
-		echo "addr add $S4/24 dev $ds"
-		echo "addr add $S6/64 dev $ds nodad"
-		echo "route add default via $R4S"
-		echo "route add default via $R6S"
-	} | ns_ip "$NS_S" || return 1
+	# Hosts: the VLAN device on the sim port first, if any.
+	if [ -n "$vlan_c" ]; then
+		printf '%s\n' "link set c0 up" "link add link c0 name $dc $vlan_c" |
+			ns_ip "$NS_C" || return 1
+	fi
+	ns_host "$NS_C" "$dc" "$C4" "$C6" "$R4C" "$R6C" || return 1
+	if [ -n "$vlan_s" ]; then
+		printf '%s\n' "link set s0 up" "link add link s0 name $ds $vlan_s" |
+			ns_ip "$NS_S" || return 1
+	fi
+	ns_host "$NS_S" "$ds" "$S4" "$S6" "$R4S" "$R6S" || return 1
 	# Forwarding on. Flows sit idle between the set-up and the bulk phase
 	# of a test, for longer than the default 30 s when the machine is busy;
 	# an idle flow would (correctly) expire and come back as a new one, so

@@ -253,13 +253,7 @@ server_link()
 	addr add $R6S/64 dev veth1 nodad
 	link set veth1 up
 	EOF
-	ns_ip "$NS_S" <<-EOF || return 1
-	addr add $S4/24 dev eth0
-	addr add $S6/64 dev eth0 nodad
-	link set eth0 up
-	route add default via $R4S
-	route add default via $R6S
-	EOF
+	ns_host "$NS_S" eth0 "$S4" "$S6" "$R4S" "$R6S" || return 1
 	wait_for 10 ip netns exec "$NS_C" ping -q -c 1 -W 1 "$S4" >/dev/null
 }
 

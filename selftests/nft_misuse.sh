@@ -697,13 +697,7 @@ print_matrix()
 client_link_up()
 {
 	ip link add veth0 netns "$NS_R" type veth peer name eth0 netns "$NS_C" || return 1
-	ns_ip "$NS_C" <<-EOF || return 1
-	addr add $C4/24 dev eth0
-	addr add $C6/64 dev eth0 nodad
-	link set eth0 up
-	route add default via $R4C
-	route add default via $R6C
-	EOF
+	ns_host "$NS_C" eth0 "$C4" "$C6" "$R4C" "$R6C" || return 1
 	ns_ip "$NS_R" <<-EOF || return 1
 	addr add $R4C/24 dev veth0
 	addr add $R6C/64 dev veth0 nodad
