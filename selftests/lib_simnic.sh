@@ -262,7 +262,7 @@ sim_topo()
 		L3_S=r1.$vs
 		vlan_s="type vlan id $vs"
 	fi
-	# One ip process per namespace.
+	# The router's side in one ip process.
 	{
 		echo "link set c0 netns $NS_C"
 		echo "link set s0 netns $NS_S"
@@ -694,21 +694,15 @@ sim_wait_hw()
 # stack saw packets, and the flow's rule counters, as SNAP_NAME_* variables.
 sim_snap()
 {
-	local n=$1 cport=$2 v line name=
-	local -A cnt=()
+	local n=$1 cport=$2 v c
+	local -A ft=() cnt=()
 
-	# One nft call per table: counters listed as "counter NAME {" lines
-	# followed by "packets N bytes N".
-	while IFS= read -r line; do
-		if [[ $line =~ counter\ ([a-z0-9_]+)\ \{ ]]; then
-			name=${BASH_REMATCH[1]}
-		elif [[ -n $name && $line =~ packets\ ([0-9]+) ]]; then
-			cnt[$name]=${BASH_REMATCH[1]}
-		fi
-	done < <({ ip netns exec "$NS_R" nft list counters table inet "$SIM_TABLE"
-		   ip netns exec "$NS_R" nft list counters table netdev "$SIM_CNT_TABLE"; } 2>/dev/null)
+	# One nft call per table (lib.sh's nft_counters_to).
+	nft_counters_to ft "$NS_R" inet "$SIM_TABLE"
+	nft_counters_to cnt "$NS_R" netdev "$SIM_CNT_TABLE"
 	for v in routed all_c all_s l4_c l4_s; do
-		printf -v "SNAP_${n}_$v" '%s' "${cnt[$v]:-}"
+		c=${ft[$v]:-${cnt[$v]:-}}
+		printf -v "SNAP_${n}_$v" '%s' "${c% *}"
 	done
 	printf -v "SNAP_${n}_rx_c" '%s' "$(sim_port_get "$RDEV_C" rx_packets)"
 	printf -v "SNAP_${n}_rx_s" '%s' "$(sim_port_get "$RDEV_S" rx_packets)"
