@@ -7,6 +7,7 @@
 #
 #   bench-guest.sh [-r ROUNDS] [-c "CONFIG..."] [-f "FLOWS..."] [-d SECONDS]
 #                  [-T SECONDS] [-C "CONFIG..."] [-M FLOWS] [-S FLOWS]
+#                  [-L FLOWS]
 #
 #   -r  interleaved rounds (default 5); round R runs the configurations
 #       rotated by R, so no configuration always runs first or last
@@ -16,7 +17,9 @@
 #         ours       + software flowtable, our modules
 #         hw-intree  hardware flowtable (flags offload) on kno_simnic, in-tree
 #         hw-ours    the same with our modules
-#   -f  UDP flow counts (default "1 1000")
+#   -f  UDP flow counts (default "1 1000 65535"); more than 50000 flows
+#       spread over several server ports (ports_split); hw-* runs only the
+#       counts up to 10000 (the sim keeps its rules in a list per port)
 #   -d  pktgen duration per UDP run in seconds (default 3)
 #   -T  iperf3 duration per TCP run in seconds (default 5; 0 = no TCP)
 #   -C  configurations that get a TCP run too (default "classic intree
@@ -25,13 +28,16 @@
 #       idle flows (default 10000; 0 = skip)
 #   -S  hardware flows for the steady-state STATS rate (hw-intree, hw-ours;
 #       default 1000, 60 s each; 0 = skip)
+#   -L  flows for the scale figures (run_scale, our modules only: insert
+#       rate, slab per flow, GC cost, expiry; default 1000000; 0 = skip)
 #
 # Topology (lib.sh topo_router for software, lib_simnic.sh sim_topo for
 # hardware): client ns -- router ns (forwarding, conntrack, masquerade on the
 # server side, optional flowtable) -- server ns. Per UDP run:
 #   1. the router's table is deleted and re-created, its conntrack flushed;
 #   2. flows are established: pktgen in the client sends one datagram per
-#      flow (source ports PORT0..PORT0+F-1 -> server:9000), then pktgen in
+#      flow (source ports PORT0..PORT0+F-1 -> server:9000; above 50000
+#      flows, see ports_split), then pktgen in
 #      the server sends one reply per flow (to the masqueraded ports, which
 #      masquerade keeps), so every flow has seen a reply and the reply
 #      passed the forward chain (flow add); we wait until conntrack shows
@@ -54,13 +60,15 @@ set -u
 
 ROUNDS=5
 CONFIGS="classic intree ours hw-intree hw-ours"
-FLOWS="1 1000"
+FLOWS="1 1000 65535"
+HWFLOWMAX=10000
 DUR=3
 TCPDUR=5
 TCPCONFIGS="classic intree ours"
 MEMFLOWS=10000
 STATSFLOWS=1000
-while getopts "r:c:f:d:T:C:M:S:" opt; do
+SCALEFLOWS=1000000
+while getopts "r:c:f:d:T:C:M:S:L:" opt; do
 	case "$opt" in
 	r) ROUNDS=$OPTARG ;;
 	c) CONFIGS=$OPTARG ;;
@@ -70,7 +78,8 @@ while getopts "r:c:f:d:T:C:M:S:" opt; do
 	C) TCPCONFIGS=$OPTARG ;;
 	M) MEMFLOWS=$OPTARG ;;
 	S) STATSFLOWS=$OPTARG ;;
-	*) sed -n '8,27p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+	L) SCALEFLOWS=$OPTARG ;;
+	*) sed -n '8,32p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 	esac
 done
 
@@ -85,6 +94,7 @@ OURS_DIR=/lib/modules/$KREL/updates
 FT_MODS="nf_flow_table nf_flow_table_inet nft_flow_offload"
 PORT0=10000
 DPORT=9000
+DPORT_MAXN=128
 TBL=bench
 T_START=$(date +%s)
 
@@ -199,7 +209,7 @@ table netdev bcli {
 	counter rx { }
 	chain in {
 		type filter hook ingress device $2 priority 0; policy accept;
-		udp sport $DPORT counter name rx drop
+		udp sport $DPORT-$((DPORT + DPORT_MAXN - 1)) counter name rx drop
 	}
 }
 EOF
@@ -208,7 +218,7 @@ table netdev bsrv {
 	counter rx { }
 	chain in {
 		type filter hook ingress device $4 priority 0; policy accept;
-		udp dport $DPORT counter name rx drop
+		udp dport $DPORT-$((DPORT + DPORT_MAXN - 1)) counter name rx drop
 	}
 }
 EOF
@@ -235,8 +245,13 @@ setup()
 {
 	local maxf=0 f
 
-	for f in $FLOWS $MEMFLOWS $STATSFLOWS; do
+	local hwf=$STATSFLOWS
+
+	for f in $FLOWS $MEMFLOWS $STATSFLOWS $SCALEFLOWS; do
+		[ "$f" -gt 0 ] || continue
 		[ "$f" -gt "$maxf" ] && maxf=$f
+		ports_split "$f" || die "$f flows: no split over ports"
+		[ "$f" -le $HWFLOWMAX ] && [ "$f" -gt "$hwf" ] && hwf=$f
 	done
 	modprobe pktgen || die "modprobe pktgen failed"
 	modprobe -a nf_conntrack nf_tables nf_nat nft_masq nft_ct 2>/dev/null
@@ -262,7 +277,7 @@ setup()
 			# when the flowtable's block is unbound (in-tree unbinds
 			# before it destroys the flows, which would leave them).
 			sim_knob flush_on_unbind 1
-			sim_knob capacity $((maxf * 2 + 64))
+			sim_knob capacity $((hwf * 2 + 64))
 			sim_topo || die "sim_topo failed"
 			HC=$NS_C HR=$NS_R HS=$NS_S
 			endpoint_rules "$HC" c0 "$HS" s0 || die "endpoint rules (sim) failed"
@@ -358,6 +373,41 @@ srv_pk()
 
 # --------------------------------------------------------------- pktgen ---
 
+# ports_split F: F flows as PS_S source ports (PORT0..) times PS_D server
+# ports (DPORT..), PS_S <= 50000. pktgen steps both ports by one per packet
+# and wraps each at its own count, so F consecutive packets cover every
+# pair once only if the two counts are coprime (Chinese remainder theorem).
+# Masquerade keeps the source ports: two flows of one source port differ
+# in the server port. 65535 = 21845 x 3, 1000000 = 15625 x 64.
+ports_split()
+{
+	local f=$1 d a b t
+
+	for ((d = 1; d <= DPORT_MAXN; d++)); do
+		[ $((f % d)) = 0 ] && [ $((f / d)) -le 50000 ] || continue
+		a=$((f / d)) b=$d
+		while [ "$b" -gt 0 ]; do
+			t=$((a % b)) a=$b b=$t
+		done
+		[ "$a" = 1 ] || continue
+		PS_S=$((f / d)) PS_D=$d
+		return 0
+	done
+	return 1
+}
+
+# pg_flows NS DEV DADDR DMAC SADDR SIDE F COUNT: pktgen over the F flows
+# from the client (SIDE c) or the server (SIDE s)
+pg_flows()
+{
+	ports_split "$7" || return 1
+	if [ "$6" = c ]; then
+		pg_setup "$1" "$2" "$3" "$4" "$5" $PORT0 $PS_S $DPORT $PS_D 64 "$8"
+	else
+		pg_setup "$1" "$2" "$3" "$4" "$5" $DPORT $PS_D $PORT0 $PS_S 64 "$8"
+	fi
+}
+
 # pg_setup NS DEV DADDR DMAC SADDR SPORT_MIN SPORT_N DPORT_MIN DPORT_N SIZE COUNT
 #          [DELAY_NS]
 pg_setup()
@@ -425,7 +475,7 @@ ct_ready()
 {
 	local l
 
-	l=$(ip netns exec "$T_R" conntrack -L -p udp --orig-port-dst $DPORT 2>/dev/null)
+	l=$(ip netns exec "$T_R" conntrack -L -p udp 2>/dev/null)
 	case "$T_FT" in
 	none) echo "$l" | grep 'dport=' | grep -vc UNREPLIED ;;
 	sw) echo "$l" | grep -c '\[OFFLOAD\]' ;;
@@ -509,9 +559,9 @@ establish()
 	EST_HW_S=
 	for try in 1 2 3; do
 		EST_TRIES=$try
-		pg_setup "$T_C" "$T_CDEV" "$S4" "$rmac" "$C4" $PORT0 "$f" $DPORT 1 64 "$f" || return 1
+		pg_flows "$T_C" "$T_CDEV" "$S4" "$rmac" "$C4" c "$f" "$f" || return 1
 		pg_run "$T_C"
-		pg_setup "$T_S" "$T_SDEV" "$R4S" "$smac" "$S4" $DPORT 1 $PORT0 "$f" 64 "$f" || return 1
+		pg_flows "$T_S" "$T_SDEV" "$R4S" "$smac" "$S4" s "$f" "$f" || return 1
 		pg_arm "$T_S" || return 1
 		HWLAT=0
 		if [ "$T_FT" = hw ] && [ "$try" = 1 ] && [ "$f" -ge 100 ] &&
@@ -566,7 +616,7 @@ run_udp()
 			flows/s valid "$((2 * f)) rules in ${EST_HW_S}s after the reply burst"
 	fi
 	rmac=$(mac_of "$T_R" "$T_RC")
-	pg_setup "$T_C" "$T_CDEV" "$S4" "$rmac" "$C4" $PORT0 "$f" $DPORT 1 64 0 || {
+	pg_flows "$T_C" "$T_CDEV" "$S4" "$rmac" "$C4" c "$f" 0 || {
 		record udp "$cfg" "$f" "$r" 0 pps invalid "pktgen setup failed"; return; }
 	fa=$(fwd_pk) sa=$(srv_pk)
 	[ "$T_FT" = hw ] && hwa=$(sim_port_get r0 hw_fwd_packets)
@@ -733,7 +783,7 @@ run_stats()
 		return
 	fi
 	rmac=$(mac_of "$T_R" "$T_RC")
-	pg_setup "$T_C" "$T_CDEV" "$S4" "$rmac" "$C4" $PORT0 "$f" $DPORT 1 64 0 \
+	pg_flows "$T_C" "$T_CDEV" "$S4" "$rmac" "$C4" c "$f" 0 \
 		$((1000000000 / STATS_PPS)) || {
 		record stats "$cfg" "$f" 0 0 calls/flow/s invalid "pktgen setup failed"
 		ns_sysctls "$T_R"
@@ -759,11 +809,135 @@ run_stats()
 	router_reset
 }
 
+# scale_ft_flows: flows in the router's flowtable (our modules' procfs
+# header line, which counts the table's entries; no conntrack -L, which
+# would print a line per flow)
+scale_ft_flows()
+{
+	ip netns exec "$T_R" awk '$1 == "flowtable" {
+		for (i = 1; i < NF; i++) if ($i == "flows") n += $(i + 1); exit }
+		END { print n + 0 }' /proc/net/nf_flowtable
+}
+
+scale_ft_atleast()
+{
+	SCALE_N=$(scale_ft_flows)
+	[ "$SCALE_N" -ge "$1" ]
+}
+
+# scale_all_gone MAXSLAB: no flow in the flowtable, no entry in the
+# router's conntrack table, slab total (slab_bytes) at most MAXSLAB
+scale_all_gone()
+{
+	local ct t
+
+	SCALE_N=$(scale_ft_flows)
+	ct=$(ip netns exec "$T_R" conntrack -C 2>/dev/null)
+	read -r t _ <<<"$(slab_bytes)"
+	SCALE_LEFT="flowtable $SCALE_N, conntrack ${ct:-?}, slab total $t B (at most $1)"
+	[ "$SCALE_N" = 0 ] && [ "${ct:-1}" = 0 ] && [ "$t" -le "$1" ]
+}
+
+# scale_ct_errors: insert_failed + drop + early_drop of the router's
+# conntrack, all CPUs
+scale_ct_errors()
+{
+	ip netns exec "$T_R" conntrack -S 2>/dev/null | awk '{
+		for (i = 1; i <= NF; i++) {
+			split($i, kv, "=")
+			if (kv[1] == "insert_failed" || kv[1] == "drop" || kv[1] == "early_drop")
+				n += kv[2]
+		} } END { print n + 0 }'
+}
+
+# run_scale N: N flows inserted into our software flowtable, held, and
+# expired (ours only: the count comes from our procfs, and conntrack -L of
+# a million entries would take minutes under TCG). The flowtable UDP
+# timeout is SCALE_FT_TIMEOUT (longer than the insertion takes: a flow's
+# deadline only moves with its packets). Conntrack's UDP timeouts stay at
+# 600 s until all flows are in (an entry waits for its reply while the
+# client burst goes on), then drop to 30 s, which is what the entries get
+# when the flowtable hands them back. Records
+#   scale   flows inserted per second, from the start of the reply burst
+#           until the flowtable holds N flows;
+#   mem     slab growth per flow at N flows;
+#   gc      busy CPU over GC_WINDOW seconds with the N flows idle;
+#   expire  seconds from then until flowtable and conntrack are empty and
+#           the slab total is back within 5% of the growth.
+# Every figure is invalid if conntrack counted an insert failure or drop,
+# or if fewer than N flows were held until the GC window ended.
+SCALE_FT_TIMEOUT=400
+SCALE_HASHSIZE=262144
+run_scale()
+{
+	local n=$1 cfg=ours rmac smac try t0 t1 b0 b1 e0 e1 tot0 tot1 hs
+	local valid=valid why= held ins_s exp_s
+
+	topo_for "$cfg"
+	use_impl "$T_IMPL"
+	hs=$(cat /sys/module/nf_conntrack/parameters/hashsize)
+	echo "$SCALE_HASHSIZE" >/sys/module/nf_conntrack/parameters/hashsize
+	ip netns exec "$T_R" sysctl -qw net.netfilter.nf_flowtable_udp_timeout=$SCALE_FT_TIMEOUT
+	router_reset || { ns_sysctls "$T_R"; return; }
+	sleep 1
+	read -r tot0 _ <<<"$(slab_bytes)"
+	e0=$(scale_ct_errors)
+	rmac=$(mac_of "$T_R" "$T_RC")
+	smac=$(mac_of "$T_R" "$T_RS")
+	t0=${EPOCHREALTIME/./}
+	for try in 1 2; do
+		pg_flows "$T_C" "$T_CDEV" "$S4" "$rmac" "$C4" c "$n" "$n" || break
+		pg_run "$T_C"
+		[ "$try" = 1 ] && t0=${EPOCHREALTIME/./}
+		pg_flows "$T_S" "$T_SDEV" "$R4S" "$smac" "$S4" s "$n" "$n" || break
+		pg_run "$T_S"
+		_poll ok 60000 2 scale_ft_atleast "$n" && break
+		say "scale: try $try: $SCALE_N of $n flows in the flowtable, $(ip netns exec "$T_R" conntrack -C) in conntrack"
+	done
+	t1=${EPOCHREALTIME/./}
+	if [ "$SCALE_N" -lt "$n" ]; then
+		valid=invalid why="only $SCALE_N of $n flows offloaded after $try tries; "
+	fi
+	ins_s=$(awk -v us=$((t1 - t0)) 'BEGIN { printf "%.1f", us / 1e6 }')
+	sleep 1
+	ip netns exec "$T_R" sysctl -qw net.netfilter.nf_conntrack_udp_timeout=30 \
+		net.netfilter.nf_conntrack_udp_timeout_stream=30
+	read -r tot1 _ <<<"$(slab_bytes)"
+	b0=$(cpu_busy_ms)
+	sleep "$GC_WINDOW"
+	b1=$(cpu_busy_ms)
+	held=$(scale_ft_flows)
+	[ "$held" -ge "$n" ] || { valid=invalid; why="${why}only $held of $n flows held; "; }
+	e1=$(scale_ct_errors)
+	[ "$e1" = "$e0" ] || { valid=invalid; why="${why}conntrack insert_failed+drop+early_drop grew by $((e1 - e0)); "; }
+	record scale "$cfg" "$n" 0 "$(awk -v n="$n" -v s="$ins_s" 'BEGIN { printf "%.0f", n / s }')" \
+		flows/s "$valid" "${why}$n flows in ${ins_s}s from the reply burst (client and server burst of $n packets, $try tries)"
+	record mem "$cfg" "$n" 0 $(( (tot1 - tot0) / n )) B/flow "$valid" \
+		"${why}slab total +$((tot1 - tot0)) B for $n flows"
+	record gc "$cfg" "$n" 0 $((b1 - b0)) "ms/${GC_WINDOW}s" "$valid" \
+		"${why}busy CPU over ${GC_WINDOW}s with $n idle flows; $held held"
+	t0=${EPOCHREALTIME/./}
+	if _poll ok $(((SCALE_FT_TIMEOUT + 240) * 1000)) 2 scale_all_gone \
+		$((tot0 + (tot1 - tot0) / 20)); then
+		t1=${EPOCHREALTIME/./}
+		e1=$(scale_ct_errors)
+		[ "$e1" = "$e0" ] || { valid=invalid; why="${why}conntrack errors grew by $((e1 - e0)); "; }
+		exp_s=$(awk -v us=$((t1 - t0)) 'BEGIN { printf "%.0f", us / 1e6 }')
+		record expire "$cfg" "$n" 0 "$exp_s" s "$valid" \
+			"${why}all $n flows gone from flowtable and conntrack, $SCALE_LEFT; flowtable UDP timeout ${SCALE_FT_TIMEOUT}s, conntrack 30s"
+	else
+		record expire "$cfg" "$n" 0 0 s invalid "${why}not all gone: $SCALE_LEFT"
+	fi
+	ns_sysctls "$T_R"
+	router_reset
+	echo "$hs" >/sys/module/nf_conntrack/parameters/hashsize
+}
+
 # ------------------------------------------------------------------ main ---
 
 : >"$TSV"
 printf 'kind\tconfig\tflows\tround\tvalue\tunit\tvalid\tdetail\n' >"$TSV"
-say "kernel $KREL, rounds=$ROUNDS configs='$CONFIGS' flows='$FLOWS' udp=${DUR}s tcp=${TCPDUR}s mem=$MEMFLOWS, $(nproc) CPU(s)"
+say "kernel $KREL, rounds=$ROUNDS configs='$CONFIGS' flows='$FLOWS' udp=${DUR}s tcp=${TCPDUR}s mem=$MEMFLOWS scale=$SCALEFLOWS, $(nproc) CPU(s)"
 echo "$KREL" >"$OUT/bench.kernel"
 setup
 say "topology ready ($(($(date +%s) - T_START))s)"
@@ -786,6 +960,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	say "round $r of $ROUNDS: ${order[*]} ($(($(date +%s) - T_START))s)"
 	for cfg in "${order[@]}"; do
 		for f in $FLOWS; do
+			case "$cfg" in
+			hw-*) [ "$f" -gt $HWFLOWMAX ] && continue ;;
+			esac
 			run_udp "$cfg" "$f" "$r"
 		done
 		case " $TCPCONFIGS " in
@@ -804,6 +981,10 @@ if [ "$STATSFLOWS" -gt 0 ] && [ "$HW" = 1 ]; then
 	for cfg in hw-intree hw-ours; do
 		run_stats "$cfg" "$STATSFLOWS"
 	done
+fi
+
+if [ "$SCALEFLOWS" -gt 0 ]; then
+	run_scale "$SCALEFLOWS"
 fi
 
 routers_flush

@@ -23,7 +23,9 @@ KINDS = [
     ("hwlat99", "flow_offload_add to both rules in the sim, 99th percentile, ms"),
     ("hwqueue", "most flows added and not yet in hardware at once, flows"),
     ("mem", "slab growth per established flow, bytes"),
-    ("gc", "busy CPU over 10 s with the memory test's flows idle, ms"),
+    ("gc", "busy CPU over 10 s with that many established flows idle, ms"),
+    ("scale", "flows inserted into the flowtable per second, reply burst to all in (ours only)"),
+    ("expire", "seconds until every scale flow has left flowtable and conntrack (ours only)"),
     ("stats", "hardware STATS calls per flow and second, steady state"),
 ]
 ORDER = ["classic", "intree", "ours", "hw-intree", "hw-ours"]
@@ -148,11 +150,11 @@ def main():
             continue
         print()
         print(title)
-        print("%-10s %6s %7s %10s %10s %10s %12s %13s" % (
+        print("%-10s %7s %7s %10s %10s %10s %12s %13s" % (
             "config", "flows", "valid", "median", "min", "max",
             "ours/intree", "ours/classic"))
         for e in rows:
-            print("%-10s %6d %3d/%-3d %10s %10s %10s %12s %13s" % (
+            print("%-10s %7d %3d/%-3d %10s %10s %10s %12s %13s" % (
                 e["config"], e["flows"], e["valid"], e["runs"],
                 fmt(e["median"]) if e["valid"] else "invalid",
                 fmt(e["min"]), fmt(e["max"]),

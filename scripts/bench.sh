@@ -8,29 +8,32 @@
 #
 #   bench.sh [-k "KVER..."] [-r ROUNDS] [-c "CONFIG..."] [-f "FLOWS..."]
 #            [-d SECONDS] [-T SECONDS] [-C "CONFIG..."] [-M FLOWS]
-#            [-S FLOWS] [-t VM_TIMEOUT] [-j]
+#            [-S FLOWS] [-L FLOWS] [-t VM_TIMEOUT] [-j]
 #
 #   -k  kernels (default: every supported kernel with headers installed,
 #       one after another)
 #   -r  interleaved rounds per configuration (default 5)
 #   -c  configurations (default "classic intree ours hw-intree hw-ours")
-#   -f  UDP flow counts (default "1 1000")
+#   -f  UDP flow counts (default "1 1000 65535"; hw-* up to 10000)
 #   -d  seconds of pktgen traffic per UDP run (default 3)
 #   -T  seconds of iperf3 per TCP run (default 5, 0 = none)
 #   -C  configurations with a TCP run (default "classic intree ours")
 #   -M  flows for the memory-per-flow and GC-cost figures (default 10000,
 #       0 = none)
 #   -S  hardware flows for the STATS-rate figure (default 1000, 0 = none)
-#   -t  VM timeout in seconds (default 3600)
+#   -L  flows for the scale figures, our modules only: insert rate, slab
+#       per flow, GC cost and expiry (default 1000000, 0 = none)
+#   -t  VM timeout in seconds (default 5400)
 #   -j  run the kernels side by side (one VM per core) instead of one
 #       after another; each VM then shares the host with the other
 #
 # The modules and the simulated NIC are (re)built first (make is
 # incremental).
 #
-# The VM gets one vCPU. Per kernel it prints a table (median, min, max of
-# the valid runs, ratios ours/intree and ours/classic) and writes it as
-# JSON to build/<release>/bench.json; the raw runs stay in
+# The VM gets one vCPU and 3 GiB (a million flows take about 1 GiB). Per
+# kernel it prints a table (median, min, max of the valid runs, ratios
+# ours/intree and ours/classic) and writes it as JSON to
+# build/<release>/bench.json; the raw runs stay in
 # build/<release>/vm/bench/bench.tsv.
 
 set -u
@@ -39,15 +42,15 @@ cd "$top" || exit 1
 
 kvers=
 gargs=()
-vmtimeout=3600
+vmtimeout=5400
 par=0
-while getopts "k:r:c:f:d:T:C:M:S:t:j" opt; do
+while getopts "k:r:c:f:d:T:C:M:S:L:t:j" opt; do
 	case "$opt" in
 	k) kvers=$OPTARG ;;
-	r|c|f|d|T|C|M|S) gargs+=("-$opt" "$OPTARG") ;;
+	r|c|f|d|T|C|M|S|L) gargs+=("-$opt" "$OPTARG") ;;
 	t) vmtimeout=$OPTARG ;;
 	j) par=1 ;;
-	*) sed -n '9,29p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+	*) sed -n '9,31p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 	esac
 done
 
@@ -68,9 +71,9 @@ bench_one()
 	out=$top/build/$k/vm/bench
 	rm -rf "$out"
 	mkdir -p "$out"
-	echo "== bench $k: one VM, 1 vCPU, timeout ${vmtimeout}s (timing: wall-clock TCG)"
+	echo "== bench $k: one VM, 1 vCPU, 3 GiB, timeout ${vmtimeout}s (timing: wall-clock TCG)"
 	start=$(date +%s)
-	scripts/vm.sh -k "$k" -i ours -c 1 -q -t "$vmtimeout" -o "$out" -- \
+	scripts/vm.sh -k "$k" -i ours -c 1 -m 3072 -q -t "$vmtimeout" -o "$out" -- \
 		scripts/bench-guest.sh "${gargs[@]}"
 	vrc=$?
 	echo "== VM for $k finished with $vrc after $(( $(date +%s) - start ))s (console: $out/console.log)"
