@@ -24,6 +24,7 @@
 #include <linux/module.h>
 #include <linux/netfilter.h>
 #include <linux/rhashtable.h>
+#include <linux/hashtable.h>
 #include <linux/netdevice.h>
 #include <net/ip.h>
 #include <net/ip6_route.h>
@@ -452,6 +453,211 @@ static void kno_ct_fixup(struct flow_offload *flow)
 }
 
 /* ------------------------------------------------------------------ */
+/* GC wheel of software flowtables                                     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The GC of a software flowtable (no hardware offload, no gc() callback of
+ * its type, i.e. nftables without "flags offload") does not walk every flow
+ * every second. Each flow waits in the slot of the second in which it is
+ * due: its deadline (flow->timeout), but at most KNO_GC_SLOTS - 1 seconds
+ * ahead, so the conntrack keepalive below still runs about once a minute.
+ * A GC run takes the slots whose second is over plus the urgent list,
+ * expires or tears down what is due and files the other flows again at
+ * their current deadline. The packet path only moves flow->timeout, never
+ * a flow between slots: a refreshed flow is filed again when its old slot
+ * comes up. Whatever makes a flow due early (teardown, a FIN/RST, a dying
+ * conntrack entry) moves it to its new slot or to the urgent list at once
+ * (kno_gc_kick()). A run therefore costs the flows that are due in it, not
+ * the size of the table.
+ *
+ * Flowtables with hardware offload or a type gc() (act_ct) keep the full
+ * walk of nf_flow_table_gc_run(): their GC also drives STATS, retries and
+ * the type's checks for every flow.
+ *
+ * Locking and lifetimes:
+ *  - wheel->lock protects the cursor, the lists and every kno_flow::gc_node
+ *    and ::gc_state of the flowtable. It is taken with interrupts off:
+ *    flow_offload_teardown() may be called from any context. gc_node shares
+ *    its memory with hw_node, which only hardware flowtables use.
+ *  - A flow the GC took off the wheel is in state BATCH; only the GC
+ *    touches its gc_node until it files it again. Before the GC unlinks and
+ *    frees a flow it marks it DEAD, so a late kick (an RCU reader of the
+ *    packet path) leaves it alone.
+ *  - A wheel lives from nf_flow_table_init() to nf_flow_table_free() and is
+ *    freed after an RCU grace period. kno_wheels finds it by flowtable (RCU
+ *    readers, written under kno_flowtables_lock); flows keep no pointer to
+ *    it, so a flow of a wheel costs no memory beyond gc_state.
+ */
+#define KNO_GC_SLOTS		64
+#define KNO_GC_SLOT_LEN		KNO_GC_INTERVAL
+
+enum kno_gc_state {
+	KNO_GC_UNLISTED,	/* not (yet) in the wheel */
+	KNO_GC_LISTED,		/* in a slot or the urgent list */
+	KNO_GC_BATCH,		/* taken by the running GC */
+	KNO_GC_DEAD,		/* unlinked, waiting for RCU */
+};
+
+struct kno_gc_wheel {
+	struct hlist_node		hnode;
+	const struct nf_flowtable	*ft;
+	struct rcu_head			rcu;
+	/* cursor, idx, the lists, kno_flow::gc_node and ::gc_state */
+	spinlock_t			lock;
+	/* jiffies at which slot[idx] starts */
+	u32				cursor;
+	unsigned int			idx;
+	struct list_head		urgent;
+	struct list_head		slot[KNO_GC_SLOTS];
+};
+
+static DEFINE_HASHTABLE(kno_wheels, 6);
+
+static bool kno_wheel_wanted(struct nf_flowtable *flow_table)
+{
+	return !nf_flowtable_hw_offload(flow_table) && !flow_table->type->gc;
+}
+
+/* Context: RCU read side, or kno_flowtables_lock held. */
+static struct kno_gc_wheel *kno_wheel_find(const struct nf_flowtable *ft)
+{
+	struct kno_gc_wheel *w;
+
+	hash_for_each_possible_rcu(kno_wheels, w, hnode, (unsigned long)ft,
+				   lockdep_is_held(&kno_flowtables_lock))
+		if (w->ft == ft)
+			return w;
+	return NULL;
+}
+
+static struct kno_gc_wheel *kno_wheel_get(const struct nf_flowtable *ft)
+{
+	struct kno_gc_wheel *w;
+
+	rcu_read_lock();
+	w = kno_wheel_find(ft);
+	rcu_read_unlock();
+	return w;
+}
+
+/* The list a flow belongs on now. Context: w->lock held. */
+static struct list_head *kno_wheel_slot(struct kno_gc_wheel *w,
+					const struct flow_offload *flow)
+{
+	s32 delta;
+
+	if (test_bit(NF_FLOW_TEARDOWN, &flow->flags) ||
+	    nf_ct_is_dying(flow->ct))
+		return &w->urgent;
+
+	delta = (s32)(READ_ONCE(flow->timeout) - w->cursor);
+	delta = clamp_t(s32, delta / KNO_GC_SLOT_LEN, 0, KNO_GC_SLOTS - 1);
+	return &w->slot[(w->idx + delta) % KNO_GC_SLOTS];
+}
+
+/* Context: w->lock held; @kf is UNLISTED or BATCH. */
+static void kno_wheel_file(struct kno_gc_wheel *w, struct kno_flow *kf)
+{
+	list_add_tail(&kf->gc_node, kno_wheel_slot(w, &kf->flow));
+	kf->gc_state = KNO_GC_LISTED;
+}
+
+/* A newly linked flow joins the wheel of its flowtable, if it has one. */
+static void kno_wheel_add(struct kno_flow *kf)
+{
+	struct kno_gc_wheel *w;
+	unsigned long flags;
+
+	rcu_read_lock();
+	w = kno_wheel_find(kf->ft);
+	if (w) {
+		spin_lock_irqsave(&w->lock, flags);
+		if (kf->gc_state == KNO_GC_UNLISTED)
+			kno_wheel_file(w, kf);
+		spin_unlock_irqrestore(&w->lock, flags);
+	}
+	rcu_read_unlock();
+}
+
+/*
+ * The flow may be due earlier than the slot it waits in: move it. Context:
+ * any; the caller holds the flow (RCU read side or the GC).
+ */
+static void kno_gc_kick(struct flow_offload *flow)
+{
+	struct kno_flow *kf = kno_flow(flow);
+	struct kno_gc_wheel *w;
+	unsigned long flags;
+
+	/*
+	 * Not listed yet: kno_wheel_add() will read the flags under the lock,
+	 * after ours, and file the flow where it is due then.
+	 */
+	rcu_read_lock();
+	w = kno_wheel_find(kf->ft);
+	if (w) {
+		spin_lock_irqsave(&w->lock, flags);
+		if (kf->gc_state == KNO_GC_LISTED)
+			list_move_tail(&kf->gc_node, kno_wheel_slot(w, flow));
+		spin_unlock_irqrestore(&w->lock, flags);
+	}
+	rcu_read_unlock();
+}
+
+/* The flow is about to be unlinked and freed. Context: process. */
+static void kno_wheel_forget(struct kno_flow *kf)
+{
+	struct kno_gc_wheel *w = kno_wheel_get(kf->ft);
+
+	if (!w)
+		return;
+	spin_lock_irq(&w->lock);
+	if (kf->gc_state == KNO_GC_LISTED)
+		list_del(&kf->gc_node);
+	kf->gc_state = KNO_GC_DEAD;
+	spin_unlock_irq(&w->lock);
+}
+
+static int kno_wheel_create(struct nf_flowtable *flow_table)
+{
+	struct kno_gc_wheel *w;
+	int i;
+
+	if (!kno_wheel_wanted(flow_table))
+		return 0;
+	w = kzalloc(sizeof(*w), GFP_KERNEL);
+	if (!w)
+		return -ENOMEM;
+	w->ft = flow_table;
+	spin_lock_init(&w->lock);
+	w->cursor = (u32)jiffies;
+	INIT_LIST_HEAD(&w->urgent);
+	for (i = 0; i < KNO_GC_SLOTS; i++)
+		INIT_LIST_HEAD(&w->slot[i]);
+
+	mutex_lock(&kno_flowtables_lock);
+	hash_add_rcu(kno_wheels, &w->hnode, (unsigned long)flow_table);
+	mutex_unlock(&kno_flowtables_lock);
+	return 0;
+}
+
+/* Context: process; no flow of @flow_table is left in the wheel. */
+static void kno_wheel_destroy(struct nf_flowtable *flow_table)
+{
+	struct kno_gc_wheel *w;
+
+	mutex_lock(&kno_flowtables_lock);
+	w = kno_wheel_find(flow_table);
+	if (w)
+		hash_del_rcu(&w->hnode);
+	mutex_unlock(&kno_flowtables_lock);
+	/* Late kicks of RCU readers may still take the lock. */
+	if (w)
+		kfree_rcu(w, rcu);
+}
+
+/* ------------------------------------------------------------------ */
 /* Add, refresh, lookup, teardown                                      */
 /* ------------------------------------------------------------------ */
 
@@ -468,9 +674,10 @@ static void kno_ct_fixup(struct flow_offload *flow)
 int flow_offload_add(struct nf_flowtable *flow_table, struct flow_offload *flow)
 {
 	struct rhashtable *ht = &flow_table->rhashtable;
+	struct kno_flow *kf = kno_flow(flow);
 	int err;
 
-	kno_flow(flow)->ft = flow_table;
+	kf->ft = flow_table;
 	WRITE_ONCE(flow->timeout,
 		   nf_flowtable_time_stamp + flow_offload_get_timeout(flow));
 
@@ -489,6 +696,7 @@ int flow_offload_add(struct nf_flowtable *flow_table, struct flow_offload *flow)
 
 	/* From now on the flowtable keeps the conntrack entry alive. */
 	kno_ct_extend_timeout(flow->ct, NF_CT_DAY);
+	kno_wheel_add(kf);
 
 	if (nf_flowtable_hw_offload(flow_table)) {
 		__set_bit(NF_FLOW_HW, &flow->flags);
@@ -552,9 +760,13 @@ flow_offload_lookup(struct nf_flowtable *flow_table,
 		return NULL;
 
 	flow = container_of(th, struct flow_offload, tuplehash[th->tuple.dir]);
-	if (test_bit(NF_FLOW_TEARDOWN, &flow->flags) ||
-	    unlikely(nf_ct_is_dying(flow->ct)))
+	if (test_bit(NF_FLOW_TEARDOWN, &flow->flags))
 		return NULL;
+	if (unlikely(nf_ct_is_dying(flow->ct))) {
+		/* Free the tuple soon: a new connection may want it. */
+		kno_gc_kick(flow);
+		return NULL;
+	}
 	return th;
 }
 EXPORT_SYMBOL_GPL(flow_offload_lookup);
@@ -570,8 +782,10 @@ EXPORT_SYMBOL_GPL(flow_offload_lookup);
 void flow_offload_teardown(struct flow_offload *flow)
 {
 	clear_bit(IPS_OFFLOAD_BIT, &flow->ct->status);
-	if (!test_and_set_bit(NF_FLOW_TEARDOWN, &flow->flags))
+	if (!test_and_set_bit(NF_FLOW_TEARDOWN, &flow->flags)) {
 		kno_ct_fixup(flow);
+		kno_gc_kick(flow);
+	}
 }
 EXPORT_SYMBOL_GPL(flow_offload_teardown);
 
@@ -587,8 +801,10 @@ void kno_flow_closing(struct nf_flowtable *flow_table,
 	if (test_and_set_bit(KNO_FLOW_CLOSING, &flow->flags))
 		return;
 	if (nf_flow_timeout_delta(READ_ONCE(flow->timeout)) >
-	    KNO_FLOW_CLOSING_GRACE)
+	    KNO_FLOW_CLOSING_GRACE) {
 		WRITE_ONCE(flow->timeout, deadline);
+		kno_gc_kick(flow);
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -598,6 +814,7 @@ void kno_flow_closing(struct nf_flowtable *flow_table,
 static void kno_flow_unlink(struct nf_flowtable *flow_table,
 			    struct flow_offload *flow)
 {
+	kno_wheel_forget(kno_flow(flow));
 	rhashtable_remove_fast(&flow_table->rhashtable,
 			       &flow->tuplehash[0].node, kno_rht_params);
 	rhashtable_remove_fast(&flow_table->rhashtable,
@@ -640,12 +857,13 @@ static bool kno_flow_type_gc(const struct nf_flowtable *flow_table,
 	return flow_table->type->gc && flow_table->type->gc(flow);
 }
 
-static void kno_gc_step(struct nf_flowtable *flow_table,
-			struct flow_offload *flow, void *data)
+/* Return: true if the flow was unlinked (and is freed after RCU). */
+static bool kno_gc_step(struct nf_flowtable *flow_table,
+			struct flow_offload *flow)
 {
 	/* A queued hardware request owns the flow for now. */
 	if (test_bit(KNO_FLOW_PENDING, &flow->flags))
-		return;
+		return false;
 
 	if (!test_bit(NF_FLOW_TEARDOWN, &flow->flags)) {
 		if (kno_flow_expired(flow) || nf_ct_is_dying(flow->ct) ||
@@ -666,28 +884,92 @@ static void kno_gc_step(struct nf_flowtable *flow_table,
 			nf_flow_offload_del(flow_table, flow);
 			if (!test_bit(NF_FLOW_HW_DEAD, &flow->flags) ||
 			    test_bit(KNO_FLOW_PENDING, &flow->flags))
-				return;
+				return false;
 		}
 		kno_flow_unlink(flow_table, flow);
-		return;
+		return true;
 	}
 
 	if (test_bit(NF_FLOW_HW, &flow->flags))
 		kno_offload_gc_step(flow_table, flow);
+	return false;
 }
 
+static void kno_gc_walk_step(struct nf_flowtable *flow_table,
+			     struct flow_offload *flow, void *data)
+{
+	kno_gc_step(flow_table, flow);
+}
+
+/* A full GC run: every flow of @flow_table. Context: process. */
 void nf_flow_table_gc_run(struct nf_flowtable *flow_table)
 {
-	kno_flowtable_walk(flow_table, kno_gc_step, NULL);
+	kno_flowtable_walk(flow_table, kno_gc_walk_step, NULL);
+}
+
+/* Take the flows of @list for this run. Context: w->lock held. */
+static void kno_wheel_take(struct list_head *list, struct list_head *batch)
+{
+	struct kno_flow *kf;
+
+	list_for_each_entry(kf, list, gc_node)
+		kf->gc_state = KNO_GC_BATCH;
+	list_splice_tail_init(list, batch);
+}
+
+/*
+ * One GC run of a software flowtable: the urgent list and every slot whose
+ * second is over. Context: the flowtable's gc_work.
+ */
+static void kno_wheel_run(struct nf_flowtable *flow_table,
+			  struct kno_gc_wheel *w)
+{
+	struct kno_flow *kf, *next;
+	LIST_HEAD(batch);
+	LIST_HEAD(keep);
+	int n;
+
+	spin_lock_irq(&w->lock);
+	kno_wheel_take(&w->urgent, &batch);
+	for (n = 0; n < KNO_GC_SLOTS; n++) {
+		if ((s32)((u32)jiffies - (w->cursor + KNO_GC_SLOT_LEN)) < 0)
+			break;
+		kno_wheel_take(&w->slot[w->idx], &batch);
+		w->idx = (w->idx + 1) % KNO_GC_SLOTS;
+		w->cursor += KNO_GC_SLOT_LEN;
+	}
+	/* Every slot was over (the GC was held up): restart the clock. */
+	if (n == KNO_GC_SLOTS)
+		w->cursor = (u32)jiffies;
+	spin_unlock_irq(&w->lock);
+
+	list_for_each_entry_safe(kf, next, &batch, gc_node) {
+		list_del(&kf->gc_node);
+		if (!kno_gc_step(flow_table, &kf->flow))
+			list_add_tail(&kf->gc_node, &keep);
+		cond_resched();
+	}
+
+	spin_lock_irq(&w->lock);
+	list_for_each_entry_safe(kf, next, &keep, gc_node) {
+		list_del(&kf->gc_node);
+		kno_wheel_file(w, kf);
+	}
+	spin_unlock_irq(&w->lock);
 }
 
 static void kno_gc_work(struct work_struct *work)
 {
 	struct nf_flowtable *flow_table;
+	struct kno_gc_wheel *w;
 
 	flow_table = container_of(to_delayed_work(work), struct nf_flowtable,
 				  gc_work);
-	nf_flow_table_gc_run(flow_table);
+	w = kno_wheel_get(flow_table);
+	if (w && kno_wheel_wanted(flow_table))
+		kno_wheel_run(flow_table, w);
+	else
+		nf_flow_table_gc_run(flow_table);
 	queue_delayed_work(system_power_efficient_wq, &flow_table->gc_work,
 			   KNO_GC_INTERVAL);
 }
@@ -799,6 +1081,11 @@ int nf_flow_table_init(struct nf_flowtable *flowtable)
 	err = rhashtable_init(&flowtable->rhashtable, &kno_rht_params);
 	if (err < 0)
 		return err;
+	err = kno_wheel_create(flowtable);
+	if (err < 0) {
+		rhashtable_destroy(&flowtable->rhashtable);
+		return err;
+	}
 
 	mutex_lock(&kno_flowtables_lock);
 	list_add(&flowtable->list, &kno_flowtables);
@@ -884,6 +1171,7 @@ void nf_flow_table_free(struct nf_flowtable *flow_table)
 		pr_err("nf_flow_table: %d flow entries leaked on free\n",
 		       atomic_read(&flow_table->rhashtable.nelems));
 	rhashtable_destroy(&flow_table->rhashtable);
+	kno_wheel_destroy(flow_table);
 }
 EXPORT_SYMBOL_GPL(nf_flow_table_free);
 

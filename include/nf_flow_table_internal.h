@@ -25,14 +25,26 @@ struct kno_flow {
 	struct flow_offload	flow;
 	/* Set by flow_offload_add(); the flowtable outlives its flows. */
 	struct nf_flowtable	*ft;
-	/* Offload request queue linkage, owned by whoever set PENDING. */
-	struct list_head	hw_node;
+	union {
+		/*
+		 * Hardware flowtables: offload request queue linkage, owned
+		 * by whoever set PENDING.
+		 */
+		struct list_head	hw_node;
+		/*
+		 * Software flowtables: slot of the GC wheel
+		 * (nf_flow_table_core.c), under the wheel's lock.
+		 */
+		struct list_head	gc_node;
+	};
 	/* jiffies before which no hardware REPLACE is attempted */
 	u32			hw_next;
 	/* enum flow_cls_command of the queued request */
 	u8			hw_cmd;
 	/* consecutive failed REPLACE attempts, drives the backoff */
 	u8			hw_fails;
+	/* enum kno_gc_state, under the wheel's lock */
+	u8			gc_state;
 };
 
 static inline struct kno_flow *kno_flow(struct flow_offload *flow)
