@@ -556,15 +556,18 @@ static struct list_head *kno_wheel_slot(struct kno_gc_wheel *w,
 	return &w->slot[(w->idx + delta) % KNO_GC_SLOTS];
 }
 
-/* Context: w->lock held; @kf is UNLISTED or BATCH. */
+/* Context: w->lock held; @kf is on no list. */
 static void kno_wheel_file(struct kno_gc_wheel *w, struct kno_flow *kf)
 {
 	list_add_tail(&kf->gc_node, kno_wheel_slot(w, &kf->flow));
 	kf->gc_state = KNO_GC_LISTED;
 }
 
-/* A newly linked flow joins the wheel of its flowtable, if it has one. */
-static void kno_wheel_add(struct kno_flow *kf)
+/*
+ * File the flow where it is due now, if it is in state @from and its
+ * flowtable has a wheel. Context: any.
+ */
+static void kno_wheel_place(struct kno_flow *kf, enum kno_gc_state from)
 {
 	struct kno_gc_wheel *w;
 	unsigned long flags;
@@ -573,36 +576,33 @@ static void kno_wheel_add(struct kno_flow *kf)
 	w = kno_wheel_find(kf->ft);
 	if (w) {
 		spin_lock_irqsave(&w->lock, flags);
-		if (kf->gc_state == KNO_GC_UNLISTED)
+		if (kf->gc_state == from) {
+			if (from == KNO_GC_LISTED)
+				list_del(&kf->gc_node);
 			kno_wheel_file(w, kf);
+		}
 		spin_unlock_irqrestore(&w->lock, flags);
 	}
 	rcu_read_unlock();
 }
 
+/* A newly linked flow joins the wheel of its flowtable, if it has one. */
+static void kno_wheel_add(struct kno_flow *kf)
+{
+	kno_wheel_place(kf, KNO_GC_UNLISTED);
+}
+
 /*
- * The flow may be due earlier than the slot it waits in: move it. Context:
- * any; the caller holds the flow (RCU read side or the GC).
+ * The flow may be due earlier than the slot it waits in: move it. A flow
+ * that is not listed yet stays so (flow_offload_add() may still fail and
+ * free it); kno_wheel_add() reads the flags under the lock, after ours,
+ * and files it where it is due then. A flow the GC holds is filed by the
+ * GC, which also reads the flags under the lock. Context: any; the caller
+ * holds the flow (RCU read side or the GC).
  */
 static void kno_gc_kick(struct flow_offload *flow)
 {
-	struct kno_flow *kf = kno_flow(flow);
-	struct kno_gc_wheel *w;
-	unsigned long flags;
-
-	/*
-	 * Not listed yet: kno_wheel_add() will read the flags under the lock,
-	 * after ours, and file the flow where it is due then.
-	 */
-	rcu_read_lock();
-	w = kno_wheel_find(kf->ft);
-	if (w) {
-		spin_lock_irqsave(&w->lock, flags);
-		if (kf->gc_state == KNO_GC_LISTED)
-			list_move_tail(&kf->gc_node, kno_wheel_slot(w, flow));
-		spin_unlock_irqrestore(&w->lock, flags);
-	}
-	rcu_read_unlock();
+	kno_wheel_place(kno_flow(flow), KNO_GC_LISTED);
 }
 
 /* The flow is about to be unlinked and freed. Context: process. */
