@@ -483,11 +483,6 @@ ct_ready()
 	esac
 }
 
-ct_ready_atleast()
-{
-	[ "$(ct_ready)" -ge "$1" ]
-}
-
 sim_rules_atleast()
 {
 	[ "$(sim_nrules)" -ge "$1" ]
@@ -544,6 +539,25 @@ hwlat_collect()
 	rm -f "$base.trace" "$base.log"
 }
 
+# est_wait F: wait until F flows are ready (ct_ready). Give up when the
+# count stopped growing between two polls 5 s apart (packets of the bursts
+# were dropped: establish sends another pair) or after 10 + F/200 s.
+# conntrack -L of 64k entries takes seconds under TCG, so no tight poll.
+est_wait()
+{
+	local f=$1 n last=-1 end=$((SECONDS + 10 + $1 / 200))
+
+	while :; do
+		n=$(ct_ready)
+		[ "$n" -ge "$f" ] && return 0
+		[ "$n" -le "$last" ] || [ "$SECONDS" -ge "$end" ] && break
+		last=$n
+		sleep 5
+	done
+	say "$n of $f flows ready ($T_FT), try $EST_TRIES"
+	return 1
+}
+
 EST_CFG=
 EST_ROUND=0	# > 0: a measured round (run_udp), hardware latency is recorded
 
@@ -588,8 +602,13 @@ establish()
 		pg_wait
 		[ "$HWLAT" = 1 ] && hwlat_collect "$EST_CFG" "$EST_ROUND" "$f"
 		HWLAT=0
-		wait_for $((10 + f / 200)) ct_ready_atleast "$f" && return 0
+		est_wait "$f" && return 0
 	done
+	# A few flows short (the in-tree 6.1 flowtable left 20 of 65535
+	# out in one run): measure anyway. The forward-chain check of the
+	# run still fails it if more than 5% of the traffic took the slow
+	# path; the detail says how many flows were ready.
+	[ "$(ct_ready)" -ge $((f - f / 1000)) ] && return 0
 	say "only $(ct_ready) of $f flows ready ($T_FT) after 3 tries"
 	return 1
 }
