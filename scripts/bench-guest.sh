@@ -396,15 +396,15 @@ ports_split()
 	return 1
 }
 
-# pg_flows NS DEV DADDR DMAC SADDR SIDE F COUNT: pktgen over the F flows
-# from the client (SIDE c) or the server (SIDE s)
+# pg_flows NS DEV DADDR DMAC SADDR SIDE F COUNT [DELAY_NS]: pktgen over
+# the F flows from the client (SIDE c) or the server (SIDE s)
 pg_flows()
 {
 	ports_split "$7" || return 1
 	if [ "$6" = c ]; then
-		pg_setup "$1" "$2" "$3" "$4" "$5" $PORT0 $PS_S $DPORT $PS_D 64 "$8"
+		pg_setup "$1" "$2" "$3" "$4" "$5" $PORT0 $PS_S $DPORT $PS_D 64 "$8" "${9:-0}"
 	else
-		pg_setup "$1" "$2" "$3" "$4" "$5" $DPORT $PS_D $PORT0 $PS_S 64 "$8"
+		pg_setup "$1" "$2" "$3" "$4" "$5" $DPORT $PS_D $PORT0 $PS_S 64 "$8" "${9:-0}"
 	fi
 }
 
