@@ -243,9 +243,7 @@ done
 
 setup()
 {
-	local maxf=0 f
-
-	local hwf=$STATSFLOWS
+	local maxf=0 f hwf=$STATSFLOWS
 
 	for f in $FLOWS $MEMFLOWS $STATSFLOWS $SCALEFLOWS; do
 		[ "$f" -gt 0 ] || continue
@@ -566,7 +564,7 @@ EST_ROUND=0	# > 0: a measured round (run_udp), hardware latency is recorded
 # sim holds 2F rules, hw only) and EST_TRIES.
 establish()
 {
-	local f=$1 try t0 t1 rmac smac
+	local f=$1 try t0 t1 rmac smac ready
 
 	rmac=$(mac_of "$T_R" "$T_RC")
 	smac=$(mac_of "$T_R" "$T_RS")
@@ -608,8 +606,9 @@ establish()
 	# out in one run): measure anyway. The forward-chain check of the
 	# run still fails it if more than 5% of the traffic took the slow
 	# path; the detail says how many flows were ready.
-	[ "$(ct_ready)" -ge $((f - f / 1000)) ] && return 0
-	say "only $(ct_ready) of $f flows ready ($T_FT) after 3 tries"
+	ready=$(ct_ready)
+	[ "$ready" -ge $((f - f / 1000)) ] && return 0
+	say "only $ready of $f flows ready ($T_FT) after 3 tries"
 	return 1
 }
 
