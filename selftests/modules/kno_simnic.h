@@ -31,7 +31,7 @@
 #endif
 
 #define KNO_SIM_NAME		"kno_simnic"
-#define KNO_SIM_FT_BUCKETS	256
+#define KNO_SIM_FT_BUCKETS	1024	/* power of 2 */
 #define KNO_SIM_MAX_DEPTH	8
 #define KNO_SIM_DEF_CAPACITY	64
 
@@ -130,6 +130,7 @@ struct kno_sim_port;
  */
 struct kno_sim_ft_rule {
 	struct hlist_node hnode;	/* port->ft_hash, RCU */
+	struct hlist_node cnode;	/* port->ft_cookies, kno_sim_lock */
 	struct list_head list;		/* port->ft_rules, kno_sim_lock */
 	struct rcu_head rcu;
 	struct kno_sim_port *port;	/* ingress port, owns the rule */
@@ -208,6 +209,8 @@ struct kno_sim_port {
 
 	/* Flowtable hardware table, writers hold kno_sim_lock. */
 	struct hlist_head ft_hash[KNO_SIM_FT_BUCKETS];
+	/* The same rules by cookie (REPLACE, DESTROY, STATS), kno_sim_lock */
+	struct hlist_head ft_cookies[KNO_SIM_FT_BUCKETS];
 	struct list_head ft_rules;
 	unsigned int n_ft_rules;	/* READ_ONCE in the datapath */
 	unsigned int max_ft_rules;	/* high-water mark */

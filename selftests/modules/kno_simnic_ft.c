@@ -15,6 +15,7 @@
 
 #include <linux/error-injection.h>
 #include <linux/etherdevice.h>
+#include <linux/hash.h>
 #include <linux/if_vlan.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
@@ -56,6 +57,12 @@ static u32 kno_sim_key_hash(const struct kno_sim_key *key)
 	return jhash2((const u32 *)key, sizeof(*key) / sizeof(u32), 0);
 }
 
+static struct hlist_head *
+kno_sim_ft_cookie_head(struct kno_sim_port *port, unsigned long cookie)
+{
+	return &port->ft_cookies[hash_long(cookie, ilog2(KNO_SIM_FT_BUCKETS))];
+}
+
 static void kno_sim_ft_rule_rcu_free(struct rcu_head *head)
 {
 	struct kno_sim_ft_rule *rule;
@@ -70,6 +77,7 @@ void kno_sim_ft_rule_free(struct kno_sim_ft_rule *rule)
 {
 	lockdep_assert_held(&kno_sim_lock);
 	hlist_del_rcu(&rule->hnode);
+	hlist_del(&rule->cnode);
 	list_del(&rule->list);
 	rule->port->n_ft_rules--;
 	kno_sim_ft_total--;
@@ -81,7 +89,7 @@ kno_sim_ft_find_cookie(struct kno_sim_port *port, unsigned long cookie)
 {
 	struct kno_sim_ft_rule *rule;
 
-	list_for_each_entry(rule, &port->ft_rules, list)
+	hlist_for_each_entry(rule, kno_sim_ft_cookie_head(port, cookie), cnode)
 		if (rule->cookie == cookie)
 			return rule;
 	return NULL;
@@ -592,6 +600,7 @@ static noinline int kno_sim_ft_replace(struct kno_sim_binding *b,
 	list_add_tail(&rule->list, &port->ft_rules);
 	hlist_add_head_rcu(&rule->hnode,
 			   &port->ft_hash[rule->hash % KNO_SIM_FT_BUCKETS]);
+	hlist_add_head(&rule->cnode, kno_sim_ft_cookie_head(port, rule->cookie));
 	port->n_ft_rules++;
 	if (++kno_sim_ft_total > kno_sim_ft_total_max)
 		kno_sim_ft_total_max = kno_sim_ft_total;

@@ -295,8 +295,10 @@ static void kno_sim_setup(struct net_device *dev)
 	INIT_LIST_HEAD(&port->ft_rules);
 	INIT_LIST_HEAD(&port->acl_rules);
 	INIT_LIST_HEAD(&port->bindings);
-	for (i = 0; i < KNO_SIM_FT_BUCKETS; i++)
+	for (i = 0; i < KNO_SIM_FT_BUCKETS; i++) {
 		INIT_HLIST_HEAD(&port->ft_hash[i]);
+		INIT_HLIST_HEAD(&port->ft_cookies[i]);
+	}
 }
 
 /* RTNL held. Like veth: deleting one end deletes the pair. */
