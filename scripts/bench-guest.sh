@@ -7,7 +7,7 @@
 #
 #   bench-guest.sh [-r ROUNDS] [-c "CONFIG..."] [-f "FLOWS..."] [-d SECONDS]
 #                  [-T SECONDS] [-C "CONFIG..."] [-M FLOWS] [-S FLOWS]
-#                  [-L FLOWS]
+#                  [-L FLOWS] [-P SECONDS]
 #
 #   -r  interleaved rounds (default 5); round R runs the configurations
 #       rotated by R, so no configuration always runs first or last
@@ -17,9 +17,14 @@
 #         ours       + software flowtable, our modules
 #         hw-intree  hardware flowtable (flags offload) on kno_simnic, in-tree
 #         hw-ours    the same with our modules
+#         fwd        (not by default) no conntrack, no flowtable: a netdev
+#                    ingress rule on the router forwards the benchmark's
+#                    UDP to the server through the neighbour table ("fwd
+#                    ip to"), without lookup, NAT or TTL: forwarding with
+#                    the least nftables work at the flowtable's hook
 #   -f  UDP flow counts (default "1 1000 65535"); more than 50000 flows
 #       spread over several server ports (ports_split); hw-* runs only the
-#       counts up to 10000 (the sim keeps its rules in a list per port)
+#       counts up to 10000 (beyond that the sim's hash chains grow long)
 #   -d  pktgen duration per UDP run in seconds (default 3)
 #   -T  iperf3 duration per TCP run in seconds (default 5; 0 = no TCP)
 #   -C  configurations that get a TCP run too (default "classic intree
@@ -30,6 +35,9 @@
 #       default 1000, 60 s each; 0 = skip)
 #   -L  flows for the scale figures (run_scale, our modules only: insert
 #       rate, slab per flow, GC cost, expiry; default 1000000; 0 = skip)
+#   -P  profile: after the rounds, one 1-flow UDP run per software
+#       configuration of -c with "perf record -a" over SECONDS; reports in
+#       profile-CONFIG.txt (default 0 = no profile; needs perf)
 #
 # Topology (lib.sh topo_router for software, lib_simnic.sh sim_topo for
 # hardware): client ns -- router ns (forwarding, conntrack, masquerade on the
@@ -68,7 +76,8 @@ TCPCONFIGS="classic intree ours"
 MEMFLOWS=10000
 STATSFLOWS=1000
 SCALEFLOWS=1000000
-while getopts "r:c:f:d:T:C:M:S:L:" opt; do
+PROFILE=0
+while getopts "r:c:f:d:T:C:M:S:L:P:" opt; do
 	case "$opt" in
 	r) ROUNDS=$OPTARG ;;
 	c) CONFIGS=$OPTARG ;;
@@ -79,7 +88,8 @@ while getopts "r:c:f:d:T:C:M:S:L:" opt; do
 	M) MEMFLOWS=$OPTARG ;;
 	S) STATSFLOWS=$OPTARG ;;
 	L) SCALEFLOWS=$OPTARG ;;
-	*) sed -n '8,32p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+	P) PROFILE=$OPTARG ;;
+	*) sed -n '8,40p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 	esac
 done
 
@@ -95,6 +105,7 @@ FT_MODS="nf_flow_table nf_flow_table_inet nft_flow_offload"
 PORT0=10000
 DPORT=9000
 DPORT_MAXN=128
+PROF_HW_FLOWS=4000	# -P: flows in the profiled hardware burst
 TBL=bench
 T_START=$(date +%s)
 
@@ -235,7 +246,7 @@ ns_sysctls()	# ns_sysctls ROUTER_NS
 HW=0
 for c in $CONFIGS; do
 	case "$c" in
-	classic|intree|ours) ;;
+	classic|intree|ours|fwd) ;;
 	hw-intree|hw-ours) HW=1 ;;
 	*) die "unknown configuration $c" ;;
 	esac
@@ -244,6 +255,8 @@ done
 setup()
 {
 	local maxf=0 f hwf=$STATSFLOWS
+
+	[ "$PROFILE" -gt 0 ] && [ "$hwf" -lt $PROF_HW_FLOWS ] && hwf=$PROF_HW_FLOWS
 
 	for f in $FLOWS $MEMFLOWS $STATSFLOWS $SCALEFLOWS; do
 		[ "$f" -gt 0 ] || continue
@@ -296,10 +309,10 @@ topo_for()
 	*)
 		T_C=$VC T_R=$VR T_S=$VS T_CDEV=eth0 T_SDEV=eth0 T_RC=veth0 T_RS=veth1
 		T_IMPL=$1 T_FT=sw
-		if [ "$1" = classic ]; then
-			T_FT=none
-			T_IMPL=
-		fi
+		case "$1" in
+		classic) T_FT=none T_IMPL= ;;
+		fwd) T_FT=fwd T_IMPL= ;;
+		esac
 		;;
 	esac
 }
@@ -320,12 +333,23 @@ router_reset()
 	local ft="" add=""
 
 	ip netns exec "$T_R" nft delete table inet $TBL 2>/dev/null
+	ip netns exec "$T_R" nft delete table netdev $TBL 2>/dev/null
 	ip netns exec "$T_R" conntrack -F >/dev/null 2>&1
 	if [ "$T_FT" = hw ]; then
 		wait_for 15 sim_is sim_nrules = 0 ||
 			say "warning: the sim still has $(sim_nrules) rules"
 	fi
-	if [ "$T_FT" != none ]; then
+	if [ "$T_FT" = fwd ]; then
+		ip netns exec "$T_R" nft -f - <<EOF 2>&1 | sed 's/^/# bench: nft: /'
+table netdev $TBL {
+	chain in {
+		type filter hook ingress device $T_RC priority 0; policy accept;
+		udp dport $DPORT-$((DPORT + DPORT_MAXN - 1)) fwd ip to $S4 device $T_RS
+	}
+}
+EOF
+		[ "${PIPESTATUS[0]}" = 0 ] || return 1
+	elif [ "$T_FT" != none ]; then
 		ft="flowtable ft {
 		hook ingress priority 0
 		devices = { $T_RC, $T_RS }
@@ -476,6 +500,7 @@ ct_ready()
 	l=$(ip netns exec "$T_R" conntrack -L -p udp 2>/dev/null)
 	case "$T_FT" in
 	none) echo "$l" | grep 'dport=' | grep -vc UNREPLIED ;;
+	fwd) echo 0 ;;
 	sw) echo "$l" | grep -c '\[OFFLOAD\]' ;;
 	hw) echo "$l" | grep -c '\[HW_OFFLOAD\]' ;;
 	esac
@@ -566,9 +591,11 @@ establish()
 {
 	local f=$1 try t0 t1 rmac smac ready
 
+	EST_HW_S= EST_TRIES=0
+	# fwd: no connections; the router resolves the server's MAC itself.
+	[ "$T_FT" = fwd ] && return 0
 	rmac=$(mac_of "$T_R" "$T_RC")
 	smac=$(mac_of "$T_R" "$T_RS")
-	EST_HW_S=
 	for try in 1 2 3; do
 		EST_TRIES=$try
 		pg_flows "$T_C" "$T_CDEV" "$S4" "$rmac" "$C4" c "$f" "$f" || return 1
@@ -579,6 +606,10 @@ establish()
 		if [ "$T_FT" = hw ] && [ "$try" = 1 ] && [ "$f" -ge 100 ] &&
 			[ "$EST_ROUND" -gt 0 ]; then
 			hwlat_arm "$f" && HWLAT=1
+		fi
+		local perfpid=
+		if [ -n "${PROF_HW_DATA:-}" ] && [ "$try" = 1 ]; then
+			perf_bg_start "$PROF_HW_DATA" && perfpid=$PERF_PID
 		fi
 		t0=${EPOCHREALTIME/./}
 		pg_fire
@@ -597,6 +628,7 @@ establish()
 			[ "$n" -ge $((2 * f)) ] &&
 				EST_HW_S=$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.3f", d / 1e6 }')
 		fi
+		[ -n "$perfpid" ] && perf_bg_stop "$perfpid"
 		pg_wait
 		[ "$HWLAT" = 1 ] && hwlat_collect "$EST_CFG" "$EST_ROUND" "$f"
 		HWLAT=0
@@ -629,7 +661,7 @@ run_udp()
 	fi
 	ready=$(ct_ready)
 	if [ "$T_FT" = hw ] && [ "$f" -ge 100 ] && [ -n "$EST_HW_S" ]; then
-		record hwrate "$cfg" "$f" "$r" \
+		record "${UDP_KIND:+$UDP_KIND-}hwrate" "$cfg" "$f" "$r" \
 			"$(awk -v f="$f" -v s="$EST_HW_S" 'BEGIN { printf "%.0f", (s > 0) ? f / s : 0 }')" \
 			flows/s valid "$((2 * f)) rules in ${EST_HW_S}s after the reply burst"
 	fi
@@ -640,7 +672,12 @@ run_udp()
 	[ "$T_FT" = hw ] && hwa=$(sim_port_get r0 hw_fwd_packets)
 	ip netns exec "$T_C" sh -c 'echo start >/proc/net/pktgen/pgctrl' &
 	local pgpid=$!
-	sleep "$DUR"
+	if [ -n "${PROF_DATA:-}" ]; then
+		perf record "${PERF_ARGS[@]}" -o "$PROF_DATA" -- sleep "$DUR" \
+			>/dev/null 2>&1 || say "perf record failed"
+	else
+		sleep "$DUR"
+	fi
 	ip netns exec "$T_C" sh -c 'echo stop >/proc/net/pktgen/pgctrl'
 	wait "$pgpid"
 	sleep 0.3
@@ -659,7 +696,7 @@ run_udp()
 		none)
 			[ $((fwd * 10)) -ge $((rx * 9)) ] || { valid=invalid; why="forward chain saw only $fwd"; }
 			;;
-		sw|hw)
+		sw|hw|fwd)
 			[ $((fwd * 20)) -lt "$rx" ] || { valid=invalid; why="forward chain saw $fwd (slow path)"; }
 			if [ "$T_FT" = hw ] && [ $((hwf * 20)) -lt $((rx * 19)) ]; then
 				valid=invalid why="sim forwarded only $hwf in hardware"
@@ -667,7 +704,7 @@ run_udp()
 			;;
 		esac
 	fi
-	record udp "$cfg" "$f" "$r" "$pps" pps "$valid" \
+	record "${UDP_KIND:-udp}" "$cfg" "$f" "$r" "$pps" pps "$valid" \
 		"${why:+$why; }sent=$sent rx=$rx fwd=$fwd hw=$hwf usec=$usec ready=$ready tries=$EST_TRIES impl=$(impl_loaded)"
 }
 
@@ -790,6 +827,7 @@ STATS_PPS=2000
 run_stats()
 {
 	local cfg=$1 f=$2 rmac c0 c1 t0 t1 ready valid=valid why= rate pgpid
+	local ok0 ok1 ne0 ne1 usec sent
 
 	topo_for "$cfg"
 	use_impl "$T_IMPL"
@@ -811,18 +849,23 @@ run_stats()
 	pgpid=$!
 	sleep "$STATS_SKIP"
 	c0=$(sim_ports_sum ft_stats_calls r0 r1)
+	ok0=$(sim_ports_sum ft_stats_ok r0 r1)
+	ne0=$(sim_ports_sum ft_stats_enoent r0 r1)
 	t0=${EPOCHREALTIME/./}
 	sleep $((STATS_DUR - STATS_SKIP))
 	c1=$(sim_ports_sum ft_stats_calls r0 r1)
+	ok1=$(sim_ports_sum ft_stats_ok r0 r1)
+	ne1=$(sim_ports_sum ft_stats_enoent r0 r1)
 	t1=${EPOCHREALTIME/./}
 	ready=$(ct_ready)
 	ip netns exec "$T_C" sh -c 'echo stop >/proc/net/pktgen/pgctrl'
 	wait "$pgpid"
+	read -r usec sent <<<"$(pg_result "$T_C" "$T_CDEV")"
 	[ "$ready" -ge "$f" ] || { valid=invalid; why="only $ready of $f flows still [HW_OFFLOAD]"; }
 	rate=$(awk -v c=$((c1 - c0)) -v f="$f" -v us=$((t1 - t0)) \
 		'BEGIN { printf "%.4f", c / f / (us / 1e6) }')
 	record stats "$cfg" "$f" 0 "$rate" calls/flow/s "$valid" \
-		"${why:+$why; }$((c1 - c0)) STATS calls in $(((t1 - t0) / 1000)) ms, $f flows, ${STATS_PPS} pps over all flows, flowtable UDP timeout 30 s"
+		"${why:+$why; }$((c1 - c0)) STATS calls ($((ok1 - ok0)) answered by the port holding the rule, $((ne1 - ne0)) ENOENT from the other port) in $(((t1 - t0) / 1000)) ms, $f flows; pktgen sent $sent in $((usec / 1000)) ms (asked for ${STATS_PPS} pps over all flows); flowtable UDP timeout 30 s"
 	ns_sysctls "$T_R"
 	router_reset
 }
@@ -951,6 +994,161 @@ run_scale()
 	echo "$hs" >/sys/module/nf_conntrack/parameters/hashsize
 }
 
+# perf record: all CPUs, cpu-clock at 997 Hz, call chains, without the
+# build-id pass at the end (seconds under TCG, while the traffic goes on)
+PERF_ARGS=(-q -a -g -B -N -F 997 -e cpu-clock)
+
+# perf_bg_start DATA: start perf in the background, disabled, and enable
+# it through its control FIFO; returns once perf has acknowledged, i.e. is
+# sampling (starting perf takes seconds under TCG). Sets PERF_PID.
+perf_bg_start()
+{
+	local ctl=$KNO_TMP/perf.ctl ack=$KNO_TMP/perf.ack pid
+
+	rm -f "$ctl" "$ack"
+	mkfifo "$ctl" "$ack" || return 1
+	perf record "${PERF_ARGS[@]}" -D -1 --control "fifo:$ctl,$ack" \
+		-o "$1" -- sleep 600 >/dev/null 2>&1 &
+	pid=$!
+	exec 8<>"$ctl" 9<>"$ack"
+	echo enable >&8
+	if ! read -r -t 120 _ <&9; then
+		exec 8>&- 9>&-
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		say "perf did not start"
+		return 1
+	fi
+	PERF_PID=$pid
+}
+
+# perf_bg_stop PID: stop the perf of perf_bg_start and wait until it has
+# written its data
+perf_bg_stop()
+{
+	echo disable >&8
+	read -r -t 60 _ <&9
+	exec 8>&- 9>&-
+	kill -INT "$1"
+	wait "$1" 2>/dev/null
+}
+
+# perf_summary DATA "SYM...": the profile from the sampled addresses
+# alone, resolved against this kernel's /proc/kallsyms (perf's own
+# resolution takes module symbols from the .ko that modules.dep names, i.e.
+# ours in updates/ even while the in-tree module is loaded, and the perf of
+# Debian 12 does not resolve 6.12's kernel symbols). Prints the samples per
+# module (of the sampled function), the functions by self time (>= 0.3%)
+# and including callees (>= 2%), and for each SYM that was sampled, the
+# functions it called, one and two levels down ("=": SYM itself).
+perf_summary()
+{
+	sysctl -qw kernel.kptr_restrict=0
+	perf script -i "$1" -F ip 2>/dev/null |
+	awk -v syms="$2" '
+	function resolve(x,	lo, hi, mid) {
+		if (length(x) != 16 || x "" < addr[1] "")
+			return "[user]"
+		lo = 1; hi = ns
+		while (lo < hi) {
+			mid = int((lo + hi + 1) / 2)
+			if (addr[mid] "" <= x "") lo = mid; else hi = mid - 1
+		}
+		return name[lo]
+	}
+	function pct(c) { return 100 * c / n }
+	function out(title, arr, min,	k, cmd) {
+		print "## " title
+		cmd = "sort -k1,1nr"
+		for (k in arr)
+			if (pct(arr[k]) >= min)
+				printf "%6.2f%%  %s\n", pct(arr[k]), k | cmd
+		close(cmd)
+	}
+	NR == FNR {
+		if ($2 ~ /^[tT]$/) {
+			ns++; addr[ns] = $1
+			name[ns] = $3; mod[$3] = ($4 == "") ? "[kernel]" : $4
+		}
+		next
+	}
+	{
+		# one sample per paragraph, leaf first
+		n++
+		k = split($0, l, "\n")
+		for (i = 1; i <= k; i++) {
+			split(l[i], f, " ")
+			fn[i] = resolve(f[1])
+		}
+		self[fn[1]]++
+		m = (fn[1] in mod) ? mod[fn[1]] : fn[1]
+		dso[m]++
+		delete seen
+		for (i = 1; i <= k; i++)
+			if (!(fn[i] in seen)) { seen[fn[i]] = 1; incl[fn[i]]++ }
+		for (j = 1; j <= nsym; j++) {
+			for (i = 1; i <= k && fn[i] != sym[j]; i++)
+				;
+			if (i > k)
+				continue
+			below[sym[j]]++
+			a = (i > 1) ? fn[i - 1] : "="
+			c1[sym[j], a]++
+			if (i > 2)
+				c2[sym[j], a " > " fn[i - 2]]++
+		}
+	}
+	BEGIN { nsym = split(syms, sym, " ") }
+	END {
+		printf "## %d samples\n", n
+		out("samples per module", dso, 0.1)
+		out("self time, functions >= 0.3%", self, 0.3)
+		out("time including callees, functions >= 2%", incl, 2)
+		for (j = 1; j <= nsym; j++) {
+			if (!below[sym[j]])
+				continue
+			printf "## below %s: %.2f%% of all samples (%d, %.0f ms at 997 Hz)\n",
+				sym[j], pct(below[sym[j]]), below[sym[j]], below[sym[j]] * 1000 / 997
+			delete t1; delete t2
+			for (key in c1) { split(key, kk, SUBSEP); if (kk[1] == sym[j]) t1[kk[2]] = c1[key] }
+			for (key in c2) { split(key, kk, SUBSEP); if (kk[1] == sym[j]) t2["  " kk[2]] = c2[key] }
+			out(sym[j] " calls (one level)", t1, 0.3)
+			out(sym[j] " calls (two levels)", t2, 0.3)
+		}
+	}' <(grep -E '^[0-9a-f]+ [tT] ' /proc/kallsyms | sort) RS="" -
+}
+
+# run_profile CONFIG: software configurations: a 1-flow UDP run of PROFILE
+# seconds under perf, recorded as kind "prof" (its pps carries perf's
+# overhead). hw-*: the burst of PROF_HW_FLOWS new flows until the sim
+# holds all their rules (kind "prof-hwrate"). profile-CONFIG.txt gets the
+# samples per module, the flat profile by self time, the functions by time
+# including callees, and the call graph below the flowtable's entry points.
+run_profile()
+{
+	local cfg=$1 data=$KNO_TMP/perf-$1.data rep=$OUT/profile-$1.txt what sym
+
+	rm -f "$data"
+	case "$cfg" in
+	hw-*)
+		PROF_HW_DATA=$data UDP_KIND=prof DUR=1 run_udp "$cfg" $PROF_HW_FLOWS 0
+		what="burst of $PROF_HW_FLOWS new flows into the sim"
+		;;
+	*)
+		PROF_DATA=$data UDP_KIND=prof DUR=$PROFILE run_udp "$cfg" 1 0
+		what="1 UDP flow, ${PROFILE}s"
+		;;
+	esac
+	[ -s "$data" ] || { say "profile $cfg: no perf data"; return; }
+	{
+		echo "# $cfg, kernel $KREL, $what, perf record -a -g -F 997 -e cpu-clock"
+		grep -P "^prof(-hwrate)?\t$cfg\t" "$TSV" | tail -n 2 | cut -f 1,5,6,8 | sed 's/^/# /'
+		perf_summary "$data" "nf_flow_offload_ip_hook flow_offload_work_handler kno_queue_work"
+	} >"$rep"
+	rm -f "$data"
+	say "profile $cfg: $rep"
+}
+
 # ------------------------------------------------------------------ main ---
 
 : >"$TSV"
@@ -988,6 +1186,16 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		esac
 	done
 done
+
+if [ "$PROFILE" -gt 0 ]; then
+	if command -v perf >/dev/null; then
+		for cfg in $CONFIGS; do
+			run_profile "$cfg"
+		done
+	else
+		say "no perf in the guest: no profile"
+	fi
+fi
 
 if [ "$MEMFLOWS" -gt 0 ]; then
 	for cfg in classic intree ours; do

@@ -28,7 +28,7 @@ KINDS = [
     ("expire", "seconds until every scale flow has left flowtable and conntrack (ours only)"),
     ("stats", "hardware STATS calls per flow and second, steady state"),
 ]
-ORDER = ["classic", "intree", "ours", "hw-intree", "hw-ours"]
+ORDER = ["classic", "fwd", "intree", "ours", "hw-intree", "hw-ours"]
 
 
 def num(v):

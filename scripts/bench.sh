@@ -8,7 +8,7 @@
 #
 #   bench.sh [-k "KVER..."] [-r ROUNDS] [-c "CONFIG..."] [-f "FLOWS..."]
 #            [-d SECONDS] [-T SECONDS] [-C "CONFIG..."] [-M FLOWS]
-#            [-S FLOWS] [-L FLOWS] [-t VM_TIMEOUT] [-j]
+#            [-S FLOWS] [-L FLOWS] [-P SECONDS] [-t VM_TIMEOUT] [-j]
 #
 #   -k  kernels (default: every supported kernel with headers installed,
 #       one after another)
@@ -23,6 +23,9 @@
 #   -S  hardware flows for the STATS-rate figure (default 1000, 0 = none)
 #   -L  flows for the scale figures, our modules only: insert rate, slab
 #       per flow, GC cost and expiry (default 1000000, 0 = none)
+#   -P  profile each software configuration for SECONDS with perf (one
+#       1-flow run each, after the rounds; build/<release>/vm/bench/
+#       profile-CONFIG.txt; default 0 = none)
 #   -t  VM timeout in seconds (default 5400)
 #   -j  run the kernels side by side (one VM per core) instead of one
 #       after another; each VM then shares the host with the other
@@ -44,10 +47,10 @@ kvers=
 gargs=()
 vmtimeout=5400
 par=0
-while getopts "k:r:c:f:d:T:C:M:S:L:t:j" opt; do
+while getopts "k:r:c:f:d:T:C:M:S:L:P:t:j" opt; do
 	case "$opt" in
 	k) kvers=$OPTARG ;;
-	r|c|f|d|T|C|M|S|L) gargs+=("-$opt" "$OPTARG") ;;
+	r|c|f|d|T|C|M|S|L|P) gargs+=("-$opt" "$OPTARG") ;;
 	t) vmtimeout=$OPTARG ;;
 	j) par=1 ;;
 	*) sed -n '9,31p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;

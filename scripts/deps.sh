@@ -13,7 +13,7 @@ linux-image-6.12-amd64 linux-headers-6.12-amd64
 linux-source-6.12
 qemu-system-x86 busybox-static cpio xz-utils
 nftables conntrack iproute2 ethtool socat iperf3 tcpdump iputils-ping
-procps python3 ppp pppoe bash-builtins
+procps python3 ppp pppoe bash-builtins linux-perf
 sparse libmnl-dev libnftnl-dev
 "
 
