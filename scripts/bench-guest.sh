@@ -35,8 +35,9 @@
 #       default 1000, 60 s each; 0 = skip)
 #   -L  flows for the scale figures (run_scale, our modules only: insert
 #       rate, slab per flow, GC cost, expiry; default 1000000; 0 = skip)
-#   -P  profile: after the rounds, one 1-flow UDP run per software
-#       configuration of -c with "perf record -a" over SECONDS; reports in
+#   -P  profile: after the rounds, every configuration of -c once more
+#       under "perf record -a": software ones with 1-flow UDP traffic for
+#       SECONDS, hw-* over a burst of PROF_HW_FLOWS new flows; reports in
 #       profile-CONFIG.txt (default 0 = no profile; needs perf)
 #
 # Topology (lib.sh topo_router for software, lib_simnic.sh sim_topo for
@@ -89,7 +90,7 @@ while getopts "r:c:f:d:T:C:M:S:L:P:" opt; do
 	S) STATSFLOWS=$OPTARG ;;
 	L) SCALEFLOWS=$OPTARG ;;
 	P) PROFILE=$OPTARG ;;
-	*) sed -n '8,40p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+	*) sed -n '8,41p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 	esac
 done
 
@@ -1126,7 +1127,7 @@ perf_summary()
 # including callees, and the call graph below the flowtable's entry points.
 run_profile()
 {
-	local cfg=$1 data=$KNO_TMP/perf-$1.data rep=$OUT/profile-$1.txt what sym
+	local cfg=$1 data=$KNO_TMP/perf-$1.data rep=$OUT/profile-$1.txt what
 
 	rm -f "$data"
 	case "$cfg" in
