@@ -898,17 +898,52 @@ fail:
  * Fold hardware counters into the flow: activity pushes the software
  * timeout, bytes and packets go to conntrack accounting.
  */
+/* Ask hardware for counters this long before the flow would expire. */
+#define KNO_HW_STATS_MARGIN	(3 * HZ)
+
+/*
+ * A quarter of the idle timeout, at least KNO_HW_STATS_MARGIN (a GC period
+ * and a queued request).
+ */
+static s32 kno_hw_stats_margin(struct flow_offload *flow)
+{
+	return max_t(s32, flow_offload_get_timeout(flow) / 4,
+		     KNO_HW_STATS_MARGIN);
+}
+
+/*
+ * Would a flow last used at @lastused (jiffies, 0: never) get out of the
+ * STATS window? Then the other direction need not be asked.
+ */
+static bool kno_hw_stats_enough(struct flow_offload *flow, u32 lastused)
+{
+	u32 timeout = lastused + flow_offload_get_timeout(flow);
+
+	return lastused &&
+	       nf_flow_timeout_delta(timeout) > kno_hw_stats_margin(flow);
+}
+
+/*
+ * STATS per direction. Without a counting flowtable only the last use
+ * matters, so the reply direction is asked only if the original one's use
+ * would not keep the flow alive: half the driver calls for flows with
+ * traffic in the original direction.
+ */
 static void kno_hw_stats(struct nf_flowtable *ft, struct flow_offload *flow)
 {
 	struct flow_stats st[FLOW_OFFLOAD_DIR_MAX] = {};
+	bool count = ft->flags & NF_FLOWTABLE_COUNTER;
 	u32 lastused, timeout;
 	int dir;
 
 	if (!kno_hw_installed(flow))
 		return;
 
-	for (dir = 0; dir < (kno_hw_bidir(flow) ? 2 : 1); dir++)
+	for (dir = 0; dir < (kno_hw_bidir(flow) ? 2 : 1); dir++) {
 		kno_hw_cmd(ft, flow, dir, FLOW_CLS_STATS, NULL, &st[dir]);
+		if (!count && kno_hw_stats_enough(flow, (u32)st[dir].lastused))
+			break;
+	}
 	atomic64_inc(&kno_hw_count.stats);
 
 	lastused = (u32)max(st[0].lastused, st[1].lastused);
@@ -1100,26 +1135,19 @@ void nf_flow_offload_del(struct nf_flowtable *flowtable,
 	kno_queue_flow(flowtable, flow, KNO_Q_DESTROY);
 }
 
-/* Ask hardware for counters this long before the flow would expire. */
-#define KNO_HW_STATS_MARGIN	(3 * HZ)
-
 /**
  * nf_flow_offload_stats - refresh the flow from hardware counters if due
  * @flowtable: the flowtable
  * @flow: the flow
  *
- * Queried once a quarter of the idle timeout is left (at least
- * KNO_HW_STATS_MARGIN, which covers a GC period and a queued request), so
+ * Queried once the flow is within kno_hw_stats_margin() of its timeout, so
  * active hardware flows stay alive with few driver calls.
  */
 void nf_flow_offload_stats(struct nf_flowtable *flowtable,
 			   struct flow_offload *flow)
 {
-	s32 left = nf_flow_timeout_delta(READ_ONCE(flow->timeout));
-	s32 margin = max_t(s32, flow_offload_get_timeout(flow) / 4,
-			   KNO_HW_STATS_MARGIN);
-
-	if (left > margin)
+	if (nf_flow_timeout_delta(READ_ONCE(flow->timeout)) >
+	    kno_hw_stats_margin(flow))
 		return;
 	kno_queue_flow(flowtable, flow, KNO_Q_STATS);
 }

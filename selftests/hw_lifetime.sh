@@ -9,7 +9,12 @@
 #     [HW_OFFLOAD] in every sample, the forward chain sees nothing; once the
 #     traffic stops, the rule is removed within the timeout (plus GC);
 #   - a TCP FIN, and a TCP RST, go to software (the rules never match them)
-#     and the hardware entries of that connection are removed.
+#     and the hardware entries of that connection are removed;
+#   - (ours) a flowtable without counters asks the hardware only for what
+#     keeps a flow alive: with traffic in the original direction, STATS of
+#     the reply direction are never answered by the port holding its rule;
+#     with traffic only in the reply direction they are, and the flow stays
+#     in hardware past its 4 s timeout.
 #
 # kno-timeout: 600
 
@@ -20,7 +25,7 @@ require_root
 require_cmd nft socat conntrack python3 ss nsenter
 sim_require
 
-ktap_begin 3
+ktap_begin 4
 
 # t_keepalive: see above.
 t_keepalive()
@@ -144,6 +149,110 @@ t_rst()
 	return 0
 }
 
+# One-way UDP for t_stats_dirs: "reply" binds PORT, waits for a datagram
+# and sends one back to its sender every 5 ms for DURATION seconds; "open"
+# sends 3 datagrams from SPORT to ADDR:PORT and then receives until its
+# deadline, without answering.
+stats_dirs_tool()
+{
+	cat >"$KNO_TMP/dirs.py" <<'EOF'
+# SPDX-License-Identifier: GPL-2.0
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+if sys.argv[1] == "reply":
+    port, dur, ready = int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+    s.bind(("0.0.0.0", port))
+    open(ready, "w").close()
+    s.settimeout(30)
+    d, peer = s.recvfrom(65535)
+    end = time.monotonic() + dur
+    while time.monotonic() < end:
+        s.sendto(b"r" * 100, peer)
+        time.sleep(0.005)
+else:
+    addr, port, sport, dur = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+    s.bind(("0.0.0.0", sport))
+    for i in range(3):
+        s.sendto(b"o" * 100, (addr, port))
+    s.settimeout(0.5)
+    end = time.monotonic() + dur
+    while time.monotonic() < end:
+        try:
+            s.recv(65535)
+        except socket.timeout:
+            pass
+EOF
+}
+
+# t_stats_dirs: see above. Runs last: it replaces the ruleset.
+t_stats_dirs()
+{
+	local dport=5704 sport c0 c1 s0 s1 rc=0 bad=0 samples=0 spid cpid t0 rid
+	local r0 r1
+
+	if impl_is intree; then
+		skip "the in-tree stack asks hardware for both directions every time"
+		return
+	fi
+	ip netns exec "$NS_R" sysctl -qw net.netfilter.nf_flowtable_udp_timeout=4 \
+		net.netfilter.nf_conntrack_udp_timeout=5 \
+		net.netfilter.nf_conntrack_udp_timeout_stream=5 || return 1
+	ip netns exec "$NS_R" nft delete table inet "$SIM_TABLE" || return 1
+	SIM_FT_COUNTER="" sim_ruleset || return 1
+
+	# Both directions busy (echo): only the original direction is asked.
+	sport=$(random_port)
+	sim_ping_start sd "$NS_C" "$NS_S" "$S4" "$dport" "$sport" 12 0.1 || return 1
+	sim_wait_hw ipv4 udp "$sport" "$dport" "$sport" || return 1
+	c0=$(sim_port_get "$RDEV_C" ft_stats_ok)
+	s0=$(sim_port_get "$RDEV_S" ft_stats_ok)
+	sim_ping_wait sd || rc=1
+	c1=$(sim_port_get "$RDEV_C" ft_stats_ok)
+	s1=$(sim_port_get "$RDEV_S" ft_stats_ok)
+	echo "echo traffic: STATS answered by $RDEV_C (original rule) $((c1 - c0))," \
+		"by $RDEV_S (reply rule) $((s1 - s0))"
+	assert_atleast "STATS of the original direction" $((c1 - c0)) 2 || rc=1
+	[ "$s1" = "$s0" ] || { echo "FAIL: the reply direction was asked too"; rc=1; }
+
+	# Only the reply direction carries traffic: it must be asked, and
+	# its use keeps the flow in hardware.
+	dport=5705
+	sport=$(random_port)
+	stats_dirs_tool
+	bg_start spid timeout 60 ip netns exec "$NS_S" python3 -S "$KNO_TMP/dirs.py" \
+		reply "$dport" 14 "$KNO_TMP/dirs.ready"
+	wait_for 20 test -e "$KNO_TMP/dirs.ready" || return 1
+	bg_start cpid timeout 60 ip netns exec "$NS_C" python3 -S "$KNO_TMP/dirs.py" \
+		open "$S4" "$dport" "$sport" 16
+	sim_wait_hw ipv4 udp "$sport" "$dport" "$sport" || return 1
+	rid=$(sim_rule_get "$RDEV_C" "$sport" id)
+	s0=$(sim_port_get "$RDEV_S" ft_stats_ok)
+	r0=$(nft_counter_packets "$NS_R" inet "$SIM_TABLE" routed)
+	t0=$(now_ms)
+	while [ $(($(now_ms) - t0)) -lt 11000 ]; do
+		samples=$((samples + 1))
+		# A flow that expired comes back at once (next packet, flow
+		# add): a new rule id tells.
+		if ! ct_is_hw_offloaded "$NS_R" ipv4 udp "$sport" "$dport" ||
+			[ "$(sim_rule_get "$RDEV_C" "$sport" id)" != "$rid" ]; then
+			bad=$((bad + 1))
+		fi
+		sleep 0.5
+	done
+	s1=$(sim_port_get "$RDEV_S" ft_stats_ok)
+	r1=$(nft_counter_packets "$NS_R" inet "$SIM_TABLE" routed)
+	wait_pid_timeout 30 "$spid"
+	wait_pid_timeout 30 "$cpid"
+	echo "reply-only traffic: STATS answered by $RDEV_S $((s1 - s0));" \
+		"$samples samples, $bad not [HW_OFFLOAD] under rule $rid;" \
+		"forward chain $r0 -> $r1"
+	assert_atleast "STATS of the reply direction" $((s1 - s0)) 1 || rc=1
+	[ "$bad" = 0 ] || { echo "FAIL: the flow left the hardware"; rc=1; }
+	[ "$r0" = "$r1" ] || { echo "FAIL: the forward chain saw the flow"; rc=1; }
+	[ "$rc" = 0 ] || sim_dump
+	return $rc
+}
+
 sim_topo || ktap_bail "topology setup failed"
 sim_ruleset || ktap_bail "cannot load the offload ruleset"
 impl_report
@@ -151,5 +260,6 @@ impl_report
 run_test "TCP FIN removes the connection's hardware rules" t_fin
 run_test "TCP RST removes the connection's hardware rules" t_rst
 run_test "hardware stats keep a flow the stack sees as idle alive past its timeouts" t_keepalive
+run_test "STATS ask only the direction that keeps the flow alive (no counters)" t_stats_dirs
 
 ktap_end

@@ -309,7 +309,8 @@ sim_topo()
 # (named counter "routed" counts what the forward chain sees) and EXTRA lines
 # appended inside the table; and a "table netdev kno_cnt" whose ingress
 # chains count what reaches the router's stack on r0/r1: all packets
-# ("all_c", "all_s") and tcp/udp ones ("l4_c", "l4_s").
+# ("all_c", "all_s") and tcp/udp ones ("l4_c", "l4_s"). The flowtable
+# counts (flag "counter") unless SIM_FT_COUNTER is set to "".
 sim_ruleset()
 {
 	local extra=${1:-}
@@ -320,7 +321,7 @@ table inet $SIM_TABLE {
 		hook ingress priority 0
 		devices = { $RDEV_C, $RDEV_S }
 		flags offload
-		counter
+		${SIM_FT_COUNTER-counter}
 	}
 
 	counter routed { }
