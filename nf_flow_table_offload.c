@@ -894,10 +894,6 @@ fail:
 	kno_hw_backoff(flow, err);
 }
 
-/*
- * Fold hardware counters into the flow: activity pushes the software
- * timeout, bytes and packets go to conntrack accounting.
- */
 /* Ask hardware for counters this long before the flow would expire. */
 #define KNO_HW_STATS_MARGIN	(3 * HZ)
 
@@ -924,10 +920,12 @@ static bool kno_hw_stats_enough(struct flow_offload *flow, u32 lastused)
 }
 
 /*
- * STATS per direction. Without a counting flowtable only the last use
- * matters, so the reply direction is asked only if the original one's use
- * would not keep the flow alive: half the driver calls for flows with
- * traffic in the original direction.
+ * Fold hardware counters into the flow: activity pushes the software
+ * timeout, bytes and packets go to conntrack accounting. STATS go per
+ * direction; without a counting flowtable only the last use matters, so the
+ * reply direction is asked only if the original one's use would not keep
+ * the flow alive: half the driver calls for flows with traffic in the
+ * original direction.
  */
 static void kno_hw_stats(struct nf_flowtable *ft, struct flow_offload *flow)
 {
