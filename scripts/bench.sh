@@ -23,9 +23,10 @@
 #   -S  hardware flows for the STATS-rate figure (default 1000, 0 = none)
 #   -L  flows for the scale figures, our modules only: insert rate, slab
 #       per flow, GC cost and expiry (default 1000000, 0 = none)
-#   -P  profile each software configuration for SECONDS with perf (one
-#       1-flow run each, after the rounds; build/<release>/vm/bench/
-#       profile-CONFIG.txt; default 0 = none)
+#   -P  profile every configuration with perf after the rounds: software
+#       ones over SECONDS of 1-flow traffic, hw-* over a burst of 4000 new
+#       flows (build/<release>/vm/bench/profile-CONFIG.txt; default 0 =
+#       none)
 #   -t  VM timeout in seconds (default 5400)
 #   -j  run the kernels side by side (one VM per core) instead of one
 #       after another; each VM then shares the host with the other
@@ -53,7 +54,7 @@ while getopts "k:r:c:f:d:T:C:M:S:L:P:t:j" opt; do
 	r|c|f|d|T|C|M|S|L|P) gargs+=("-$opt" "$OPTARG") ;;
 	t) vmtimeout=$OPTARG ;;
 	j) par=1 ;;
-	*) sed -n '9,31p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+	*) sed -n '9,32p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 	esac
 done
 
