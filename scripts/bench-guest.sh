@@ -608,10 +608,8 @@ establish()
 			[ "$EST_ROUND" -gt 0 ]; then
 			hwlat_arm "$f" && HWLAT=1
 		fi
-		local perfpid=
-		if [ -n "${PROF_HW_DATA:-}" ] && [ "$try" = 1 ]; then
-			perf_bg_start "$PROF_HW_DATA" && perfpid=$PERF_PID
-		fi
+		[ -n "${PROF_HW_DATA:-}" ] && [ "$try" = 1 ] &&
+			perf_bg_start "$PROF_HW_DATA"
 		t0=${EPOCHREALTIME/./}
 		pg_fire
 		if [ "$T_FT" = hw ] && [ "$try" = 1 ]; then
@@ -629,7 +627,7 @@ establish()
 			[ "$n" -ge $((2 * f)) ] &&
 				EST_HW_S=$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.3f", d / 1e6 }')
 		fi
-		[ -n "$perfpid" ] && perf_bg_stop "$perfpid"
+		perf_bg_stop
 		pg_wait
 		[ "$HWLAT" = 1 ] && hwlat_collect "$EST_CFG" "$EST_ROUND" "$f"
 		HWLAT=0
@@ -673,12 +671,9 @@ run_udp()
 	[ "$T_FT" = hw ] && hwa=$(sim_port_get r0 hw_fwd_packets)
 	ip netns exec "$T_C" sh -c 'echo start >/proc/net/pktgen/pgctrl' &
 	local pgpid=$!
-	if [ -n "${PROF_DATA:-}" ]; then
-		perf record "${PERF_ARGS[@]}" -o "$PROF_DATA" -- sleep "$DUR" \
-			>/dev/null 2>&1 || say "perf record failed"
-	else
-		sleep "$DUR"
-	fi
+	[ -n "${PROF_DATA:-}" ] && perf_bg_start "$PROF_DATA"
+	sleep "$DUR"
+	perf_bg_stop
 	ip netns exec "$T_C" sh -c 'echo stop >/proc/net/pktgen/pgctrl'
 	wait "$pgpid"
 	sleep 0.3
@@ -1002,6 +997,7 @@ PERF_ARGS=(-q -a -g -B -N -F 997 -e cpu-clock)
 # perf_bg_start DATA: start perf in the background, disabled, and enable
 # it through its control FIFO; returns once perf has acknowledged, i.e. is
 # sampling (starting perf takes seconds under TCG). Sets PERF_PID.
+PERF_PID=
 perf_bg_start()
 {
 	local ctl=$KNO_TMP/perf.ctl ack=$KNO_TMP/perf.ack pid
@@ -1023,15 +1019,17 @@ perf_bg_start()
 	PERF_PID=$pid
 }
 
-# perf_bg_stop PID: stop the perf of perf_bg_start and wait until it has
-# written its data
+# perf_bg_stop: stop the perf of perf_bg_start, if one runs, and wait until
+# it has written its data
 perf_bg_stop()
 {
+	[ -n "$PERF_PID" ] || return 0
 	echo disable >&8
 	read -r -t 60 _ <&9
 	exec 8>&- 9>&-
-	kill -INT "$1"
-	wait "$1" 2>/dev/null
+	kill -INT "$PERF_PID"
+	wait "$PERF_PID" 2>/dev/null
+	PERF_PID=
 }
 
 # perf_summary DATA "SYM...": the profile from the sampled addresses
