@@ -149,46 +149,11 @@ t_rst()
 	return 0
 }
 
-# One-way UDP for t_stats_dirs: "reply" binds PORT, waits for a datagram
-# and sends one back to its sender every 5 ms for DURATION seconds; "open"
-# sends 3 datagrams from SPORT to ADDR:PORT and then receives until its
-# deadline, without answering.
-stats_dirs_tool()
-{
-	cat >"$KNO_TMP/dirs.py" <<'EOF'
-# SPDX-License-Identifier: GPL-2.0
-import socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-if sys.argv[1] == "reply":
-    port, dur, ready = int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-    s.bind(("0.0.0.0", port))
-    open(ready, "w").close()
-    s.settimeout(30)
-    d, peer = s.recvfrom(65535)
-    end = time.monotonic() + dur
-    while time.monotonic() < end:
-        s.sendto(b"r" * 100, peer)
-        time.sleep(0.005)
-else:
-    addr, port, sport, dur = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
-    s.bind(("0.0.0.0", sport))
-    for i in range(3):
-        s.sendto(b"o" * 100, (addr, port))
-    s.settimeout(0.5)
-    end = time.monotonic() + dur
-    while time.monotonic() < end:
-        try:
-            s.recv(65535)
-        except socket.timeout:
-            pass
-EOF
-}
-
 # t_stats_dirs: see above. Runs last: it replaces the ruleset.
 t_stats_dirs()
 {
 	local dport=5704 sport c0 c1 s0 s1 rc=0 bad=0 samples=0 spid cpid t0 rid
-	local r0 r1
+	local r0 r1 py
 
 	if impl_is intree; then
 		skip "the in-tree stack asks hardware for both directions every time"
@@ -218,11 +183,12 @@ t_stats_dirs()
 	# its use keeps the flow in hardware.
 	dport=5705
 	sport=$(random_port)
-	stats_dirs_tool
-	bg_start spid timeout 60 ip netns exec "$NS_S" python3 -S "$KNO_TMP/dirs.py" \
-		reply "$dport" 14 "$KNO_TMP/dirs.ready"
+	py=$(_sim_ping_tool)
+	rm -f "$KNO_TMP/dirs.ready"
+	bg_start spid timeout 60 ip netns exec "$NS_S" python3 -S "$py" \
+		talk 0.0.0.0 "$dport" 14 "$KNO_TMP/dirs.ready"
 	wait_for 20 test -e "$KNO_TMP/dirs.ready" || return 1
-	bg_start cpid timeout 60 ip netns exec "$NS_C" python3 -S "$KNO_TMP/dirs.py" \
+	bg_start cpid timeout 60 ip netns exec "$NS_C" python3 -S "$py" \
 		open "$S4" "$dport" "$sport" 16
 	sim_wait_hw ipv4 udp "$sport" "$dport" "$sport" || return 1
 	rid=$(sim_rule_get "$RDEV_C" "$sport" id)

@@ -482,7 +482,8 @@ sim_udp_transfer()
 
 # The UDP ping tool: "echo" answers every datagram until its deadline;
 # "ping" sends one datagram every INTERVAL seconds for DURATION seconds
-# from SPORT and counts the answers (printed as "sent N answered N").
+# from SPORT and counts the answers (printed as "sent N answered N");
+# "sink", "burst", "talk" and "open" are described at their code.
 _sim_ping_tool()
 {
 	local py=$KNO_TMP/kno_ping.py
@@ -525,6 +526,38 @@ if sys.argv[1] == "burst":
     for i in range(n):
         s.send(b"%08d" % i + b"b" * 92)
         time.sleep(ival)
+    sys.exit(0)
+
+if sys.argv[1] == "talk":
+    # talk ADDR PORT DURATION READY: wait for a datagram, then send one
+    # back to its sender every 5 ms for DURATION seconds, one way.
+    addr, port, dur, ready = sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
+    s = socket.socket(fam(addr), socket.SOCK_DGRAM)
+    s.bind((addr, port))
+    open(ready, "w").close()
+    s.settimeout(30)
+    d, peer = s.recvfrom(65535)
+    end = time.monotonic() + dur
+    while time.monotonic() < end:
+        s.sendto(b"t" * 100, peer)
+        time.sleep(0.005)
+    sys.exit(0)
+
+if sys.argv[1] == "open":
+    # open ADDR PORT SPORT DURATION: send 3 datagrams from SPORT, then
+    # receive (without answering) until DURATION is over.
+    addr, port, sport, dur = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+    s = socket.socket(fam(addr), socket.SOCK_DGRAM)
+    s.bind(("::" if fam(addr) == socket.AF_INET6 else "0.0.0.0", sport))
+    for i in range(3):
+        s.sendto(b"o" * 100, (addr, port))
+    s.settimeout(0.5)
+    end = time.monotonic() + dur
+    while time.monotonic() < end:
+        try:
+            s.recv(65535)
+        except socket.timeout:
+            pass
     sys.exit(0)
 
 if sys.argv[1] == "echo":
